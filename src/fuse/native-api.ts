@@ -99,6 +99,8 @@ export interface MountOptions {
   maxThreads: number;
   /** libfuse debug output on stderr. */
   debug: boolean;
+  /** -o auto_unmount: fusermount3 unmounts if this process dies (no stale mount after kill -9). */
+  autoUnmount: boolean;
 }
 
 export type Dispatch = (op: OpCode, id: number, name: string | undefined, name2: string | undefined, data: Buffer | undefined) => void;
