@@ -1,0 +1,765 @@
+/**
+ * Vfs: POSIX semantics over an ObjectStore, by inode and handle. The FUSE adapter calls it; tests
+ * call it directly (no FUSE in the loop). It owns the inode table, the open handles and the staged
+ * file data; the store is injected and is the only thing it talks to.
+ *
+ * Consistency model (docs/SEMANTICS.md): attributes and names are cached for `metadataTtlMs`
+ * (default 1 s); misses are cached as negative entries for the same time. open() re-checks a file
+ * whose attributes are older than the TTL (close-to-open). Reads of an unchanged file are pinned
+ * to the ETag seen at open. Writes are staged locally and uploaded as a whole object at close
+ * (flush), fsync, or immediately for a path-level truncate; close/fsync return the upload's error.
+ *
+ * Concurrency: everything runs on the JS thread; an operation may interleave with others at each
+ * await, so after an await it re-reads table state instead of trusting what it saw before.
+ * Each file's staged data has its own mutex (file-data.ts); namespace changes are not locked
+ * against each other (like the store itself, last writer wins), except rename, which holds the
+ * source file's data mutex so an upload cannot land at the old key afterwards.
+ */
+import { constants as fsc } from 'node:fs';
+import type { Logger } from '../util/logger.js';
+import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
+import { isStoreError, StoreError } from '../errors/store-error.js';
+import { fsError } from '../errors/fs-error.js';
+import { Inode, InodeTable, ROOT_INO, joinPath } from './inode-table.js';
+import { Namespace, NAME_MAX, validName, type PathStat } from './namespace.js';
+import { FileData } from './file-data.js';
+import {
+  S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, decodeMeta, encodeMeta, kindOfMode, nowTimespec, timespecFromDate, typeBits,
+  type Defaults, type Kind,
+} from './meta-codec.js';
+import type { Attr, DirEntry, Entry, MaybePromise, OpenResult, RequestContext, SetAttrChanges, StatFs, Timespec } from './types.js';
+
+export interface VfsOptions {
+  store: ObjectStore;
+  log: Logger;
+  /** Directory for staged (being written) files. Must exist. */
+  stagingDir: string;
+  readOnly: boolean;
+  metadataTtlMs: number;
+  defaults: Defaults;
+  /** HEAD objects whose metadata is unknown when a directory is opened (exact modes, symlinks). */
+  headOnReaddir: boolean;
+}
+
+const O_ACCMODE = 3;
+const RENAME_NOREPLACE = 1;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const HEAD_CONCURRENCY = 32;
+const COPY_CONCURRENCY = 16;
+
+interface Handle {
+  ino: number;
+  flags: number;
+  /** ETag of the object at open: reads of unstaged data are pinned to it. */
+  etag: string | undefined;
+}
+
+interface DirHandle {
+  ino: number;
+  entries: DirEntry[];
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++] as T);
+  });
+  await Promise.all(workers);
+}
+
+export class Vfs {
+  private readonly store: ObjectStore;
+  private readonly log: Logger;
+  private readonly ns: Namespace;
+  private readonly table: InodeTable;
+  private readonly handles = new Map<number, Handle>();
+  private readonly dirHandles = new Map<number, DirHandle>();
+  private readonly negative = new Map<string, number>();
+  private readonly ttlS: number;
+  private nextFh = 1;
+
+  constructor(private readonly opts: VfsOptions) {
+    this.store = opts.store;
+    this.log = opts.log;
+    this.ns = new Namespace(opts.store, opts.log);
+    this.ttlS = opts.metadataTtlMs / 1000;
+    const now = nowTimespec();
+    const root = new Inode(ROOT_INO, '', 'dir', {
+      ino: ROOT_INO, mode: S_IFDIR | opts.defaults.dirMode, nlink: 2, uid: opts.defaults.uid, gid: opts.defaults.gid,
+      size: 4096, atime: now, mtime: now, ctime: now,
+    });
+    root.metaKnown = true;
+    root.nlookup = 1;
+    this.table = new InodeTable(root);
+  }
+
+  /** Seconds the kernel may cache a negative lookup. */
+  get negativeTimeout(): number {
+    return this.ttlS;
+  }
+
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private inode(ino: number): Inode {
+    const n = this.table.get(ino);
+    if (!n) throw fsError('ENOENT', `unknown inode ${ino}`);
+    return n;
+  }
+
+  private dir(ino: number): Inode {
+    const n = this.inode(ino);
+    if (n.kind !== 'dir') throw fsError('ENOTDIR');
+    return n;
+  }
+
+  private writable(): void {
+    if (this.opts.readOnly) throw fsError('EROFS');
+  }
+
+  private checkName(name: string): void {
+    if (Buffer.byteLength(name) > NAME_MAX) throw fsError('ENAMETOOLONG');
+    if (!validName(name)) throw fsError('EINVAL', `invalid name ${JSON.stringify(name)}`);
+  }
+
+  private fresh(n: Inode): boolean {
+    return Date.now() - n.fetchedAt < this.opts.metadataTtlMs;
+  }
+
+  /** State that exists only here and must not be replaced by what the store says. */
+  private pinned(n: Inode): boolean {
+    return n.local || (n.data?.dirty ?? false) || n.ino === ROOT_INO;
+  }
+
+  private entry(n: Inode): Entry {
+    return { attr: n.attr, entryTimeout: this.ttlS, attrTimeout: this.ttlS };
+  }
+
+  private newAttr(kind: Kind, perm: number, uid: number, gid: number, size: number, t: Timespec): Omit<Attr, 'ino'> {
+    return { mode: typeBits(kind) | (perm & 0o7777), nlink: kind === 'dir' ? 2 : 1, uid, gid, size, atime: t, mtime: t, ctime: t };
+  }
+
+  /** Build or refresh the inode for `path` from what the store says. */
+  private apply(path: string, st: Exclude<PathStat, undefined>): Inode {
+    const d = this.opts.defaults;
+    const info: ObjectInfo | undefined = st.kind === 'dir' ? st.marker : st.info;
+    const meta = decodeMeta(info?.metadata);
+    let kind: Kind = st.kind;
+    if (kind === 'file' && meta.mode !== undefined && kindOfMode(meta.mode) === 'symlink') kind = 'symlink';
+    const perm = meta.mode !== undefined ? meta.mode & 0o7777 : kind === 'dir' ? d.dirMode : kind === 'symlink' ? 0o777 : d.fileMode;
+    const mtime = meta.mtime ?? (info ? timespecFromDate(info.lastModified) : nowTimespec());
+    let n = this.table.getByPath(path);
+    if (n && n.kind === kind && this.pinned(n)) return n;
+    const attr = this.newAttr(kind, perm, meta.uid ?? d.uid, meta.gid ?? d.gid, kind === 'dir' ? 4096 : (info?.size ?? 0), mtime);
+    if (meta.atime) attr.atime = meta.atime;
+    if (n && n.kind === kind) {
+      if (n.etag !== info?.etag) n.symlinkTarget = undefined;
+      Object.assign(n.attr, attr);
+    } else n = this.table.add(path, kind, attr);
+    n.etag = info?.etag;
+    n.hasMarker = st.kind === 'dir' && st.marker !== undefined;
+    n.metadata = { ...(info?.metadata ?? {}) };
+    n.xattrs = meta.xattrs ?? new Map();
+    n.metaKnown = st.kind === 'dir' ? true : info?.metadata !== undefined;
+    n.fetchedAt = Date.now();
+    this.negative.delete(path);
+    return n;
+  }
+
+  /** Refresh from a listing entry (no user metadata): keep known metadata if the ETag is unchanged. */
+  private applyListed(path: string, kind: 'file' | 'dir', info: ObjectInfo | undefined): Inode {
+    const n = this.table.getByPath(path);
+    if (n && (this.pinned(n) || (n.metaKnown && n.etag === info?.etag && (n.kind === kind || (n.kind === 'symlink' && kind === 'file'))))) {
+      n.fetchedAt = Date.now();
+      return n;
+    }
+    const st: Exclude<PathStat, undefined> = kind === 'dir' ? { kind: 'dir', marker: info } : { kind: 'file', info: info as ObjectInfo };
+    const m = this.apply(path, st);
+    if (kind === 'dir' && info && info.metadata === undefined) m.metaKnown = false; // marker listed, not read
+    return m;
+  }
+
+  /** Make sure mode/uid/gid/xattrs come from the object (HEAD when only the listing was seen). */
+  private async ensureMeta(n: Inode, signal?: AbortSignal): Promise<void> {
+    if (n.metaKnown || this.pinned(n)) return;
+    await this.refresh(n, signal);
+  }
+
+  private async refresh(n: Inode, signal?: AbortSignal): Promise<Inode> {
+    const st = await this.ns.stat(n.path, signal);
+    if (!st) {
+      if (n.openCount > 0) return n; // deleted elsewhere while open: keep serving what we have
+      this.table.detach(n);
+      throw fsError('ENOENT');
+    }
+    return this.apply(n.path, st);
+  }
+
+  /** The inode at `path`, from the table if fresh, else from the store; undefined if absent. */
+  private async resolve(path: string, signal?: AbortSignal): Promise<Inode | undefined> {
+    const n = this.table.getByPath(path);
+    if (n && (this.pinned(n) || (this.fresh(n) && n.metaKnown))) return n;
+    const neg = this.negative.get(path);
+    if (!n && neg !== undefined && neg > Date.now()) return undefined;
+    const st = await this.ns.stat(path, signal);
+    const now = this.table.getByPath(path);
+    if (now && this.pinned(now)) return now; // created here while we asked
+    if (!st) {
+      if (now) this.table.detach(now);
+      this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
+      return undefined;
+    }
+    return this.apply(path, st);
+  }
+
+  private async mustNotExist(path: string, signal?: AbortSignal): Promise<void> {
+    if (await this.resolve(path, signal)) throw fsError('EEXIST');
+  }
+
+  private posixMeta(n: Inode) {
+    return { mode: n.attr.mode, uid: n.attr.uid, gid: n.attr.gid, mtime: n.attr.mtime, atime: n.attr.atime, xattrs: n.xattrs };
+  }
+
+  /** Persist attribute changes of an object that is in the store and has no pending upload. */
+  private async persistMeta(n: Inode, signal?: AbortSignal): Promise<void> {
+    if (this.pinned(n)) return; // goes up with the pending upload (or the root, which has no object)
+    const metadata = encodeMeta(n.metadata, this.posixMeta(n));
+    if (n.kind === 'dir') {
+      const { etag } = await this.store.put(n.key, Buffer.alloc(0), { metadata, signal });
+      n.hasMarker = true;
+      n.etag = etag;
+    } else {
+      const { etag } = await this.store.copy(n.key, n.key, { metadata, ...(n.etag ? { sourceIfMatch: n.etag } : {}), signal });
+      n.etag = etag;
+      n.cachedEtag = etag; // same bytes: the kernel's cached pages stay valid
+    }
+    n.metadata = metadata;
+    n.fetchedAt = Date.now();
+  }
+
+  private fileData(n: Inode): FileData {
+    if (!n.data) n.data = new FileData(this.opts.stagingDir);
+    return n.data;
+  }
+
+  /** Upload staged data as the whole object. Errors propagate to close/fsync. */
+  private async upload(n: Inode, signal?: AbortSignal): Promise<void> {
+    const data = n.data;
+    if (!data) return;
+    await data.mutex.run(async () => {
+      if (!data.dirty || n.removed || !data.stagePath) return;
+      const metadata = encodeMeta(n.metadata, this.posixMeta(n));
+      const { etag } = await this.store.put(n.path, { path: data.stagePath, start: 0, length: data.size }, { metadata, signal });
+      n.etag = etag;
+      n.cachedEtag = etag;
+      n.metadata = metadata;
+      n.local = false;
+      n.metaKnown = true;
+      n.fetchedAt = Date.now();
+      n.attr.size = data.size;
+      data.dirty = false;
+    });
+  }
+
+  private async stageLocked(n: Inode, data: FileData, empty: boolean, signal?: AbortSignal): Promise<void> {
+    if (data.staged) return;
+    await data.stage(this.store, n.path, n.local ? undefined : n.etag, n.local ? 0 : n.attr.size, empty || n.local, signal);
+  }
+
+  // ---------------------------------------------------------------- lookup & attributes
+
+  lookup(ctx: RequestContext, parentIno: number, name: string): MaybePromise<Entry> {
+    const parent = this.dir(parentIno);
+    if (Buffer.byteLength(name) > NAME_MAX) throw fsError('ENAMETOOLONG');
+    if (!validName(name)) throw fsError('ENOENT');
+    const path = joinPath(parent.path, name);
+    const n = this.table.getByPath(path);
+    if (n && (this.pinned(n) || (this.fresh(n) && n.metaKnown))) {
+      n.nlookup++;
+      return this.entry(n);
+    }
+    return this.resolve(path, ctx.signal).then((m) => {
+      if (!m) throw fsError('ENOENT');
+      m.nlookup++;
+      return this.entry(m);
+    });
+  }
+
+  forget(ino: number, nlookup: number): void {
+    this.table.forget(ino, nlookup);
+  }
+
+  getattr(ctx: RequestContext, ino: number): MaybePromise<Entry> {
+    const n = this.inode(ino);
+    if (this.pinned(n) || n.removed || (this.fresh(n) && n.metaKnown)) return this.entry(n);
+    return this.refresh(n, ctx.signal).then((m) => this.entry(m));
+  }
+
+  async setattr(ctx: RequestContext, ino: number, ch: SetAttrChanges, fh?: number): Promise<Entry> {
+    this.writable();
+    let n = this.inode(ino);
+    await this.ensureMeta(n, ctx.signal);
+    n = this.inode(ino);
+    const now = nowTimespec();
+    if (ch.size !== undefined) {
+      if (n.kind === 'dir') throw fsError('EISDIR');
+      if (n.kind === 'symlink') throw fsError('EINVAL');
+      const size = ch.size;
+      const data = this.fileData(n);
+      await data.mutex.run(async () => {
+        await this.stageLocked(n, data, size === 0, ctx.signal);
+        await data.truncate(size);
+      });
+      n.attr.size = size;
+      n.touchMtime(now);
+    }
+    let metaChanged = false;
+    if (ch.mode !== undefined) {
+      n.attr.mode = (n.attr.mode & S_IFMT) | (ch.mode & 0o7777);
+      metaChanged = true;
+    }
+    if (ch.uid !== undefined && ch.uid !== 0xffffffff) {
+      n.attr.uid = ch.uid;
+      metaChanged = true;
+    }
+    if (ch.gid !== undefined && ch.gid !== 0xffffffff) {
+      n.attr.gid = ch.gid;
+      metaChanged = true;
+    }
+    if (ch.atime !== undefined) {
+      n.attr.atime = ch.atime === 'now' ? now : ch.atime;
+      metaChanged = true;
+    }
+    if (ch.mtime !== undefined) {
+      n.attr.mtime = ch.mtime === 'now' ? now : ch.mtime;
+      metaChanged = true;
+    }
+    if (metaChanged) n.attr.ctime = now;
+    if (ch.size !== undefined && fh === undefined) await this.upload(n, ctx.signal);
+    else if (metaChanged) await this.persistMeta(n, ctx.signal);
+    return this.entry(n);
+  }
+
+  async readlink(ctx: RequestContext, ino: number): Promise<string> {
+    const n = this.inode(ino);
+    if (n.kind !== 'symlink') throw fsError('EINVAL');
+    if (n.symlinkTarget === undefined) {
+      const { body } = await this.store.get(n.path, { signal: ctx.signal });
+      n.symlinkTarget = body.toString('utf8');
+    }
+    return n.symlinkTarget;
+  }
+
+  // ---------------------------------------------------------------- namespace changes
+
+  async mknod(ctx: RequestContext, parentIno: number, name: string, mode: number): Promise<Entry> {
+    if ((mode & S_IFMT) !== S_IFREG && (mode & S_IFMT) !== 0) throw fsError('EPERM', 'only regular files, directories and symlinks are supported');
+    const r = await this.create(ctx, parentIno, name, mode, fsc.O_WRONLY | fsc.O_EXCL);
+    await this.release(r.open.fh);
+    return r.entry;
+  }
+
+  async mkdir(ctx: RequestContext, parentIno: number, name: string, mode: number): Promise<Entry> {
+    this.writable();
+    const parent = this.dir(parentIno);
+    this.checkName(name);
+    const path = joinPath(parent.path, name);
+    await this.mustNotExist(path, ctx.signal);
+    const attr = this.newAttr('dir', mode, ctx.uid, ctx.gid, 4096, nowTimespec());
+    const metadata = encodeMeta(undefined, { mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime });
+    const { etag } = await this.store.put(path + '/', Buffer.alloc(0), { metadata, ifNoneMatch: '*', signal: ctx.signal }).catch((e: unknown) => {
+      if (isStoreError(e, 'PreconditionFailed')) throw fsError('EEXIST');
+      throw e;
+    });
+    const n = this.table.add(path, 'dir', attr);
+    Object.assign(n, { etag, hasMarker: true, metadata, metaKnown: true, fetchedAt: Date.now(), removed: false });
+    this.negative.delete(path);
+    n.nlookup++;
+    return this.entry(n);
+  }
+
+  async symlink(ctx: RequestContext, parentIno: number, name: string, target: string): Promise<Entry> {
+    this.writable();
+    const parent = this.dir(parentIno);
+    this.checkName(name);
+    const path = joinPath(parent.path, name);
+    await this.mustNotExist(path, ctx.signal);
+    const body = Buffer.from(target, 'utf8');
+    const attr = this.newAttr('symlink', 0o777, ctx.uid, ctx.gid, body.length, nowTimespec());
+    const metadata = encodeMeta(undefined, { mode: S_IFLNK | 0o777, uid: attr.uid, gid: attr.gid, mtime: attr.mtime });
+    const { etag } = await this.store.put(path, body, { metadata, signal: ctx.signal });
+    const n = this.table.add(path, 'symlink', attr);
+    Object.assign(n, { etag, metadata, metaKnown: true, fetchedAt: Date.now(), symlinkTarget: target, removed: false });
+    this.negative.delete(path);
+    n.nlookup++;
+    return this.entry(n);
+  }
+
+  link(): never {
+    throw fsError('EPERM', 'hard links are not supported');
+  }
+
+  async unlink(ctx: RequestContext, parentIno: number, name: string): Promise<void> {
+    this.writable();
+    const parent = this.dir(parentIno);
+    const path = joinPath(parent.path, name);
+    const n = await this.resolve(path, ctx.signal);
+    if (!n) throw fsError('ENOENT');
+    if (n.kind === 'dir') throw fsError('EISDIR');
+    if (!n.local) await this.store.delete(n.path, ctx.signal);
+    this.removed(n, path);
+  }
+
+  private removed(n: Inode, path: string): void {
+    this.table.detach(n);
+    this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
+    if (n.openCount === 0) void n.data?.discard();
+  }
+
+  async rmdir(ctx: RequestContext, parentIno: number, name: string): Promise<void> {
+    this.writable();
+    const parent = this.dir(parentIno);
+    const path = joinPath(parent.path, name);
+    const n = await this.resolve(path, ctx.signal);
+    if (!n) throw fsError('ENOENT');
+    if (n.kind !== 'dir') throw fsError('ENOTDIR');
+    await this.mustBeEmpty(n, ctx.signal);
+    await this.store.delete(path + '/', ctx.signal);
+    this.removed(n, path);
+  }
+
+  private async mustBeEmpty(n: Inode, signal?: AbortSignal): Promise<void> {
+    for (const c of this.table.childrenOf(n.path)) if (!c.removed && c.local) throw fsError('ENOTEMPTY');
+    if (await this.ns.hasChildren(n.path, signal)) throw fsError('ENOTEMPTY');
+  }
+
+  async rename(ctx: RequestContext, parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void> {
+    this.writable();
+    if (flags & ~RENAME_NOREPLACE) throw fsError('EINVAL', 'only RENAME_NOREPLACE is supported');
+    const from = joinPath(this.dir(parentIno).path, name);
+    const toDir = this.dir(newParentIno);
+    this.checkName(newName);
+    const to = joinPath(toDir.path, newName);
+    const src = await this.resolve(from, ctx.signal);
+    if (!src) throw fsError('ENOENT');
+    if (from === to) return;
+    if (src.kind === 'dir' && (to + '/').startsWith(from + '/')) throw fsError('EINVAL');
+    const dst = await this.resolve(to, ctx.signal);
+    if (dst) {
+      if (flags & RENAME_NOREPLACE) throw fsError('EEXIST');
+      if (src.kind === 'dir' && dst.kind !== 'dir') throw fsError('ENOTDIR');
+      if (src.kind !== 'dir' && dst.kind === 'dir') throw fsError('EISDIR');
+      if (dst.kind === 'dir') {
+        await this.mustBeEmpty(dst, ctx.signal);
+        await this.store.delete(to + '/', ctx.signal);
+      }
+    }
+    if (src.kind === 'dir') await this.renameDir(src, to, ctx.signal);
+    else await this.renameFile(src, to, (flags & RENAME_NOREPLACE) !== 0, ctx.signal);
+    if (dst && dst !== src) {
+      this.table.detach(dst);
+      if (dst.openCount === 0) void dst.data?.discard();
+    }
+    this.negative.delete(to);
+    this.negative.set(from, Date.now() + this.opts.metadataTtlMs);
+  }
+
+  private async renameFile(src: Inode, to: string, noReplace: boolean, signal?: AbortSignal): Promise<void> {
+    const move = async () => {
+      if (!src.local) {
+        const { etag } = await this.store.copy(src.path, to, {
+          ...(src.etag ? { sourceIfMatch: src.etag } : {}),
+          ...(noReplace ? { ifNoneMatch: '*' as const } : {}),
+          signal,
+        }).catch((e: unknown) => {
+          if (noReplace && isStoreError(e, 'PreconditionFailed')) throw fsError('EEXIST');
+          throw e;
+        });
+        await this.store.delete(src.path, signal);
+        src.etag = etag;
+      }
+      this.table.move(src, to);
+    };
+    if (src.data) await src.data.mutex.run(move);
+    else await move();
+  }
+
+  private async renameDir(src: Inode, to: string, signal?: AbortSignal): Promise<void> {
+    const keys = await this.ns.allKeys(src.path, signal);
+    const plen = src.path.length;
+    await mapLimit(keys, COPY_CONCURRENCY, async (o) => {
+      await this.store.copy(o.key, to + o.key.slice(plen), { sourceIfMatch: o.etag, signal });
+    });
+    for (let i = 0; i < keys.length; i += 1000) {
+      const res = await this.store.deleteMany(keys.slice(i, i + 1000).map((o) => o.key), signal);
+      if (res.errors.length > 0) {
+        const first = res.errors[0]!;
+        throw new StoreError('Unknown', `rename: could not delete ${res.errors.length} source keys (first: ${first.key})`, { key: first.key, cause: first.error });
+      }
+    }
+    this.table.move(src, to);
+  }
+
+  // ---------------------------------------------------------------- files
+
+  async open(ctx: RequestContext, ino: number, flags: number): Promise<OpenResult> {
+    let n = this.inode(ino);
+    if (n.kind === 'dir') throw fsError('EISDIR');
+    const acc = flags & O_ACCMODE;
+    const trunc = (flags & fsc.O_TRUNC) !== 0 && acc !== fsc.O_RDONLY;
+    if (acc !== fsc.O_RDONLY || trunc) this.writable();
+    if (!this.pinned(n) && !n.removed && !this.fresh(n)) n = await this.refresh(n, ctx.signal); // close-to-open
+    if (trunc) {
+      const data = this.fileData(n);
+      await data.mutex.run(async () => {
+        await this.stageLocked(n, data, true, ctx.signal);
+        if (data.size !== 0) await data.truncate(0);
+        data.dirty = true;
+      });
+      n.attr.size = 0;
+      n.touchMtime(nowTimespec());
+    }
+    return this.addHandle(n, flags);
+  }
+
+  private addHandle(n: Inode, flags: number): OpenResult {
+    const fh = this.nextFh++;
+    this.handles.set(fh, { ino: n.ino, flags, etag: n.etag });
+    n.openCount++;
+    const keepCache = n.cachedEtag !== undefined && n.cachedEtag === n.etag;
+    if (!n.local) n.cachedEtag = n.etag;
+    return { fh, directIo: false, keepCache };
+  }
+
+  async create(ctx: RequestContext, parentIno: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenResult }> {
+    this.writable();
+    const parent = this.dir(parentIno);
+    this.checkName(name);
+    const path = joinPath(parent.path, name);
+    const existing = await this.resolve(path, ctx.signal);
+    if (existing) {
+      if (flags & fsc.O_EXCL) throw fsError('EEXIST');
+      if (existing.kind === 'dir') throw fsError('EISDIR');
+      existing.nlookup++;
+      return { entry: this.entry(existing), open: await this.open(ctx, existing.ino, flags) };
+    }
+    const attr = this.newAttr('file', mode, ctx.uid, ctx.gid, 0, nowTimespec());
+    const n = this.table.add(path, 'file', attr);
+    Object.assign(n, { local: true, metaKnown: true, fetchedAt: Date.now(), removed: false, etag: undefined, metadata: {} });
+    n.xattrs = new Map();
+    const data = this.fileData(n);
+    await data.mutex.run(async () => {
+      await this.stageLocked(n, data, true, ctx.signal);
+      data.dirty = true;
+    });
+    this.negative.delete(path);
+    n.nlookup++;
+    return { entry: this.entry(n), open: this.addHandle(n, flags) };
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (!h) throw fsError('EBADF');
+    return h;
+  }
+
+  async read(ctx: RequestContext, fh: number, size: number, offset: number): Promise<Buffer> {
+    const h = this.handle(fh);
+    const n = this.inode(h.ino);
+    const data = n.data;
+    if (data?.staged) return data.mutex.run(() => data.read(size, offset));
+    if (offset >= n.attr.size || size === 0) return Buffer.alloc(0);
+    const end = Math.min(n.attr.size, offset + size) - 1;
+    try {
+      const { body } = await this.store.get(n.path, { range: { start: offset, end }, ...(h.etag ? { ifMatch: h.etag } : {}), signal: ctx.signal });
+      return body;
+    } catch (e) {
+      if (isStoreError(e, 'PreconditionFailed')) {
+        this.log.warn({ key: n.path, etag: h.etag }, 'object changed since it was opened; reopen the file to read the new version');
+        throw fsError('EIO', 'object changed since open', e);
+      }
+      throw e;
+    }
+  }
+
+  async write(ctx: RequestContext, fh: number, buf: Buffer, offset: number): Promise<number> {
+    this.writable();
+    const h = this.handle(fh);
+    if ((h.flags & O_ACCMODE) === fsc.O_RDONLY) throw fsError('EBADF');
+    const n = this.inode(h.ino);
+    const data = this.fileData(n);
+    const count = await data.mutex.run(async () => {
+      await this.stageLocked(n, data, false, ctx.signal);
+      const off = h.flags & fsc.O_APPEND ? data.size : offset;
+      return data.write(buf, off);
+    });
+    n.attr.size = data.size;
+    n.touchMtime(nowTimespec());
+    return count;
+  }
+
+  async flush(ctx: RequestContext, fh: number): Promise<void> {
+    const n = this.inode(this.handle(fh).ino);
+    if (n.data?.dirty) await this.upload(n, ctx.signal);
+  }
+
+  async fsync(ctx: RequestContext, fh: number): Promise<void> {
+    await this.flush(ctx, fh);
+  }
+
+  async release(fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    const n = this.table.get(h.ino);
+    if (!n) return;
+    n.openCount--;
+    if (n.openCount === 0 && n.data) {
+      if (n.data.dirty && !n.removed) {
+        try {
+          await this.upload(n);
+        } catch (e) {
+          this.log.error({ key: n.path, err: e }, 'upload at release failed; the staged copy is kept');
+        }
+      }
+      if (n.openCount === 0 && !n.data.dirty) {
+        const d = n.data;
+        n.data = undefined;
+        await d.discard();
+      }
+    }
+    this.table.maybeDrop(n);
+  }
+
+  fallocate(): never {
+    throw fsError('EOPNOTSUPP');
+  }
+
+  // ---------------------------------------------------------------- directories
+
+  async opendir(ctx: RequestContext, ino: number): Promise<number> {
+    const d = this.dir(ino);
+    const listing = await this.ns.list(d.path, ctx.signal);
+    const children: Inode[] = [];
+    for (const name of listing.dirs) children.push(this.applyListed(joinPath(d.path, name), 'dir', listing.markers.get(name)));
+    for (const [name, info] of listing.files) children.push(this.applyListed(joinPath(d.path, name), 'file', info));
+    const seen = new Set(children);
+    for (const c of this.table.childrenOf(d.path)) if (!seen.has(c) && !c.removed && this.pinned(c)) children.push(c);
+    if (this.opts.headOnReaddir) {
+      const unknown = children.filter((c) => !c.metaKnown && !this.pinned(c));
+      await mapLimit(unknown, HEAD_CONCURRENCY, async (c) => {
+        try {
+          await this.refresh(c, ctx.signal);
+        } catch (e) {
+          this.log.debug({ key: c.path, err: e }, 'head during readdir failed');
+        }
+      });
+    }
+    const parent = d.path === '' ? d : (this.table.getByPath(d.path.slice(0, Math.max(0, d.path.lastIndexOf('/')))) ?? d);
+    const entries: DirEntry[] = [
+      { name: '.', ino: d.ino, mode: d.attr.mode },
+      { name: '..', ino: parent.ino, mode: parent.attr.mode },
+    ];
+    const live = children
+      .map((c) => this.table.getByPath(c.path) ?? c)
+      .filter((c) => !c.removed)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const c of live) entries.push({ name: c.name, ino: c.ino, mode: c.attr.mode });
+    const fh = this.nextFh++;
+    this.dirHandles.set(fh, { ino, entries });
+    return fh;
+  }
+
+  /** Entries from `offset` on. With plus, each carries its Entry; call acceptDirPlus with those the kernel took. */
+  readdir(fh: number, offset: number, plus: boolean): DirEntry[] {
+    const h = this.dirHandles.get(fh);
+    if (!h) throw fsError('EBADF');
+    const page = h.entries.slice(offset);
+    if (!plus) return page;
+    return page.map((e) => {
+      const n = this.table.get(e.ino);
+      return n ? { ...e, entry: this.entry(n) } : e;
+    });
+  }
+
+  /** The kernel took these readdirplus entries: each holds a lookup now ('.' and '..' excepted). */
+  acceptDirPlus(entries: DirEntry[]): void {
+    for (const e of entries) {
+      if (e.name === '.' || e.name === '..') continue;
+      const n = this.table.get(e.ino);
+      if (n) n.nlookup++;
+    }
+  }
+
+  releasedir(fh: number): void {
+    this.dirHandles.delete(fh);
+  }
+
+  statfs(): StatFs {
+    const blocks = 2 ** 40 / 4096;
+    return { bsize: 4096, frsize: 4096, blocks, bfree: blocks, bavail: blocks, files: 2 ** 32, ffree: 2 ** 32, favail: 2 ** 32, namemax: NAME_MAX };
+  }
+
+  // ---------------------------------------------------------------- xattrs (user.* only)
+
+  async setxattr(ctx: RequestContext, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
+    this.writable();
+    if (!name.startsWith('user.')) throw fsError('EOPNOTSUPP', 'only user.* extended attributes are supported');
+    const n = this.inode(ino);
+    await this.ensureMeta(n, ctx.signal);
+    const has = n.xattrs.has(name);
+    if (flags & XATTR_CREATE && has) throw fsError('EEXIST');
+    if (flags & XATTR_REPLACE && !has) throw fsError('ENODATA');
+    n.xattrs.set(name, Buffer.from(value));
+    n.attr.ctime = nowTimespec();
+    await this.persistMeta(n, ctx.signal);
+  }
+
+  async getxattr(ctx: RequestContext, ino: number, name: string): Promise<Buffer> {
+    const n = this.inode(ino);
+    if (!name.startsWith('user.')) throw fsError('ENODATA');
+    await this.ensureMeta(n, ctx.signal);
+    const v = n.xattrs.get(name);
+    if (!v) throw fsError('ENODATA');
+    return v;
+  }
+
+  async listxattr(ctx: RequestContext, ino: number): Promise<string[]> {
+    const n = this.inode(ino);
+    await this.ensureMeta(n, ctx.signal);
+    return [...n.xattrs.keys()];
+  }
+
+  async removexattr(ctx: RequestContext, ino: number, name: string): Promise<void> {
+    this.writable();
+    const n = this.inode(ino);
+    if (!name.startsWith('user.')) throw fsError('ENODATA');
+    await this.ensureMeta(n, ctx.signal);
+    if (!n.xattrs.delete(name)) throw fsError('ENODATA');
+    await this.persistMeta(n, ctx.signal);
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /** Upload everything still pending (used at unmount). Returns the paths that could not be uploaded. */
+  async flushAll(): Promise<string[]> {
+    const failed: string[] = [];
+    for (const h of [...this.handles.values()]) {
+      const n = this.table.get(h.ino);
+      if (!n?.data?.dirty || n.removed) continue;
+      try {
+        await this.upload(n);
+      } catch (e) {
+        this.log.error({ key: n.path, err: e }, 'upload at unmount failed');
+        failed.push(n.path);
+      }
+    }
+    return failed;
+  }
+}
+
+export { S_IFDIR, S_IFREG, S_IFLNK };
