@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// objfs command line entry point: the compiled TypeScript lives in dist/.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write('objfs: not built yet: run "npm install" (or "npm run build") in the objfs directory\n');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
+await main(process.argv);

@@ -1,0 +1,80 @@
+/**
+ * objfs command line: subcommands are declared with commander; mount options come from the one
+ * options table (config/options.ts), so flags, env vars, defaults and help never drift apart.
+ * Failures the user can fix are printed as one line "objfs: ..." with exit code 1.
+ */
+import { Command, Option, CommanderError } from 'commander';
+import { MOUNT_OPTIONS, parseValue, type OptionSpec } from '../config/options.js';
+import { mountCommand, UserError } from './mount.js';
+import { unmountCommand } from './unmount.js';
+import { demoCommand } from './demo.js';
+
+function toOption(spec: OptionSpec): Option {
+  const flags = spec.kind === 'boolean' ? `--${spec.flag}` : `--${spec.flag} ${spec.arg ?? '<value>'}`;
+  const o = new Option(flags, spec.help).env(spec.env);
+  if (spec.kind !== 'boolean') o.argParser((v: string) => parseValue(spec, v));
+  if (spec.default !== undefined) o.default(spec.default, spec.defaultText ?? (spec.kind === 'octal' ? '0' + (spec.default as number).toString(8) : String(spec.default)));
+  return o;
+}
+
+export function buildProgram(argv: string[]): { program: Command; result: Promise<number> } {
+  let resolveResult!: (n: number) => void;
+  const result = new Promise<number>((r) => (resolveResult = r));
+  const program = new Command('objfs')
+    .description('Mount object storage (S3-compatible buckets, or a local directory acting as a bucket) as a POSIX filesystem')
+    .version(process.env['npm_package_version'] ?? '0.1.0')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? 'objfs: ' + str.slice(7) : str) });
+
+  const mount = program
+    .command('mount')
+    .description('mount <remote> on <mountpoint> (foreground unless --daemon)')
+    .argument('<remote>', 'file:///abs/dir (a local directory acting as a bucket); s3://bucket/prefix is coming')
+    .argument('<mountpoint>', 'an existing empty directory');
+  for (const spec of MOUNT_OPTIONS) {
+    mount.addOption(toOption(spec));
+    if (spec.kind === 'boolean' && spec.default === true) mount.addOption(new Option(`--no-${spec.flag}`).hideHelp());
+  }
+  mount.action(async (remote: string, mp: string, opts: Record<string, unknown>) => {
+    resolveResult(await mountCommand(remote, mp, opts, argv.slice(2)));
+  });
+
+  program
+    .command('unmount')
+    .alias('umount')
+    .description('unmount a mountpoint served by objfs (its process uploads what is pending and exits)')
+    .argument('<mountpoint>')
+    .option('--lazy', 'detach now even if busy; the mount goes away when the last user leaves', false)
+    .action(async (mp: string, opts: { lazy: boolean }) => resolveResult(await unmountCommand(mp, opts)));
+
+  program
+    .command('demo')
+    .description('mount the bundled sample bucket (a local directory), list it, and unmount')
+    .action(async () => resolveResult(await demoCommand()));
+
+  return { program, result };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { program, result } = buildProgram(argv);
+  let code: number;
+  try {
+    await program.parseAsync(argv);
+    code = await result;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      code = e.exitCode;
+    } else if (e instanceof UserError) {
+      process.stderr.write(`objfs: ${e.message}\n`);
+      if (process.send) process.send({ error: e.message });
+      code = 1;
+    } else {
+      process.stderr.write(`objfs: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      code = 1;
+    }
+  }
+  process.exitCode = code;
+  // a mount that ended leaves no handles; anything else still open must not keep us alive
+  setTimeout(() => process.exit(code), 200).unref();
+}

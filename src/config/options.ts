@@ -1,0 +1,110 @@
+/**
+ * Every objfs option, declared once (rclone's vfscommon/options.go is the model): its flag, its
+ * default, its help text and its environment variable. The CLI flags (cli/*.ts), the validation
+ * schema and docs/CONFIGURATION.md all come from this table; subsystems receive only the slice
+ * they need (MountConfig below), never the table itself.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export type OptionKind = 'boolean' | 'number' | 'string' | 'octal' | 'level';
+
+export interface OptionSpec {
+  /** camelCase key in the resolved config. */
+  key: string;
+  /** Long flag without dashes ("metadata-ttl"). */
+  flag: string;
+  /** Placeholder for the value in help ("<seconds>"); absent for booleans. */
+  arg?: string;
+  kind: OptionKind;
+  default: boolean | number | string | undefined;
+  /** Text shown for the default when it depends on the machine. */
+  defaultText?: string;
+  help: string;
+  env: string;
+}
+
+const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+const gid = typeof process.getgid === 'function' ? process.getgid() : 0;
+const cacheHome = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
+
+const opt = (s: Omit<OptionSpec, 'env'>): OptionSpec => ({ ...s, env: 'OBJFS_' + s.flag.toUpperCase().replace(/-/g, '_') });
+
+export const MOUNT_OPTIONS: readonly OptionSpec[] = [
+  opt({ key: 'readOnly', flag: 'read-only', kind: 'boolean', default: false, help: 'mount read-only: every change fails with EROFS before anything is sent' }),
+  opt({ key: 'metadataTtl', flag: 'metadata-ttl', arg: '<seconds>', kind: 'number', default: 1, help: 'how long names, attributes and misses are cached before the store is asked again' }),
+  opt({ key: 'cacheDir', flag: 'cache-dir', arg: '<dir>', kind: 'string', default: join(cacheHome, 'objfs'), defaultText: '$XDG_CACHE_HOME/objfs', help: 'directory for staged writes (and, later, the block cache)' }),
+  opt({ key: 'uid', flag: 'uid', arg: '<uid>', kind: 'number', default: uid, defaultText: 'your uid', help: 'owner of objects that carry no uid metadata' }),
+  opt({ key: 'gid', flag: 'gid', arg: '<gid>', kind: 'number', default: gid, defaultText: 'your gid', help: 'group of objects that carry no gid metadata' }),
+  opt({ key: 'fileMode', flag: 'file-mode', arg: '<octal>', kind: 'octal', default: 0o644, defaultText: '0644', help: 'permissions of files that carry no mode metadata' }),
+  opt({ key: 'dirMode', flag: 'dir-mode', arg: '<octal>', kind: 'octal', default: 0o755, defaultText: '0755', help: 'permissions of directories that carry no mode metadata' }),
+  opt({ key: 'readdirHead', flag: 'readdir-head', kind: 'boolean', default: true, help: 'read each object\'s metadata when listing a directory (exact modes and symlinks; --no-readdir-head uses the listing only)' }),
+  opt({ key: 'allowOther', flag: 'allow-other', kind: 'boolean', default: false, help: 'let other users access the mount (needs user_allow_other in /etc/fuse.conf when not root)' }),
+  opt({ key: 'defaultPermissions', flag: 'default-permissions', kind: 'boolean', default: false, help: 'let the kernel check permissions against mode/uid/gid' }),
+  opt({ key: 'writebackCache', flag: 'writeback-cache', kind: 'boolean', default: false, help: 'let the kernel cache writes (faster small writes, less exact mtime and close semantics)' }),
+  opt({ key: 'maxThreads', flag: 'max-threads', arg: '<n>', kind: 'number', default: 4, help: 'libfuse threads reading requests from the kernel' }),
+  opt({ key: 'daemon', flag: 'daemon', kind: 'boolean', default: false, help: 'run in the background; return once the mount is ready' }),
+  opt({ key: 'force', flag: 'force', kind: 'boolean', default: false, help: 'clear a stale mount (Transport endpoint is not connected) on the mountpoint first' }),
+  opt({ key: 'logLevel', flag: 'log-level', arg: '<level>', kind: 'level', default: 'info', help: 'trace, debug, info, warn, error or silent' }),
+  opt({ key: 'logFile', flag: 'log-file', arg: '<file>', kind: 'string', default: undefined, defaultText: 'stderr (with --daemon: <cache-dir>/objfs.log)', help: 'write the log (JSON lines) to this file' }),
+  opt({ key: 'debugFuse', flag: 'debug-fuse', kind: 'boolean', default: false, help: 'print every FUSE request (libfuse debug output)' }),
+];
+
+const level = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']);
+
+export const MountConfigSchema = z.object({
+  readOnly: z.boolean(),
+  metadataTtl: z.number().min(0).max(86_400),
+  cacheDir: z.string().min(1),
+  uid: z.number().int().min(0).max(0xfffffffe),
+  gid: z.number().int().min(0).max(0xfffffffe),
+  fileMode: z.number().int().min(0).max(0o7777),
+  dirMode: z.number().int().min(0).max(0o7777),
+  readdirHead: z.boolean(),
+  allowOther: z.boolean(),
+  defaultPermissions: z.boolean(),
+  writebackCache: z.boolean(),
+  maxThreads: z.number().int().min(1).max(64),
+  daemon: z.boolean(),
+  force: z.boolean(),
+  logLevel: level,
+  logFile: z.string().min(1).optional(),
+  debugFuse: z.boolean(),
+});
+
+export type MountConfig = z.infer<typeof MountConfigSchema>;
+
+/** Parse one option value from a string (flag or env var); throws a one-line message on bad input. */
+export function parseValue(spec: OptionSpec, raw: string): boolean | number | string {
+  const bad = (what: string) => new Error(`--${spec.flag}: ${JSON.stringify(raw)} is not ${what}`);
+  switch (spec.kind) {
+    case 'boolean':
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw bad('a boolean (true/false)');
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n)) throw bad('a number');
+      return n;
+    }
+    case 'octal':
+      if (!/^0?[0-7]{1,4}$/.test(raw)) throw bad('an octal mode like 0644');
+      return parseInt(raw, 8);
+    case 'level':
+      if (!level.safeParse(raw).success) throw bad('a log level (trace, debug, info, warn, error, silent)');
+      return raw;
+    case 'string':
+      return raw;
+  }
+}
+
+/** Validate a resolved config; the error names the first bad option in one line. */
+export function validateMountConfig(raw: Record<string, unknown>): MountConfig {
+  const r = MountConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const key = String(issue.path[0] ?? '');
+  const spec = MOUNT_OPTIONS.find((o) => o.key === key);
+  throw new Error(`${spec ? '--' + spec.flag : key}: ${issue.message}`);
+}
