@@ -1,0 +1,150 @@
+/**
+ * Vfs behaviours that the path-level conformance suite cannot see: cache TTLs and another client's
+ * changes, odd keys, ETag pinning, inode numbering and lookup counts, read-only refusal.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VfsDriver } from '../conformance/vfs-driver.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { ROOT_INO } from '../../src/vfs/inode-table.js';
+import type { RequestContext } from '../../src/vfs/types.js';
+
+const ctx: RequestContext = { uid: 0, gid: 0, pid: 0, signal: undefined };
+
+async function withDriver(opts: { ttl?: number; readOnly?: boolean }, fn: (d: VfsDriver, s: MemoryStore) => Promise<void>) {
+  const store = new MemoryStore();
+  const d = await VfsDriver.create({ store, metadataTtlMs: opts.ttl ?? 1000, readOnly: opts.readOnly ?? false });
+  try {
+    await fn(d, store);
+  } finally {
+    await d.cleanup();
+  }
+}
+
+describe('vfs: another client changes the store', () => {
+  it('a new object, a changed object and a deleted object become visible after the TTL', async () => {
+    await withDriver({ ttl: 150 }, async (d, s) => {
+      await d.writeFile('/f', 'one');
+      await assert.rejects(d.stat('/g'), { code: 'ENOENT' }); // cached as a miss
+      await s.put('g', Buffer.from('new'));
+      await s.put('f', Buffer.from('changed!'));
+      await sleep(200);
+      assert.equal((await d.readFile('/g')).toString(), 'new');
+      assert.equal((await d.readFile('/f')).toString(), 'changed!');
+      assert.deepEqual((await d.readdir('/')).sort(), ['f', 'g']);
+      await s.delete('g');
+      await sleep(200);
+      await assert.rejects(d.stat('/g'), { code: 'ENOENT' });
+      assert.deepEqual(await d.readdir('/'), ['f']);
+    });
+  });
+
+  it('within the TTL the cached attributes are served without asking the store', async () => {
+    await withDriver({ ttl: 60_000 }, async (d, s) => {
+      await d.writeFile('/f', 'one');
+      await s.put('f', Buffer.from('longer content'));
+      assert.equal((await d.stat('/f')).size, 3);
+    });
+  });
+});
+
+describe('vfs: odd keys from other tools', () => {
+  it('implicit directories, a key that is also a prefix, and unusable names', async () => {
+    await withDriver({}, async (d, s) => {
+      await s.put('deep/er/file.txt', Buffer.from('x')); // implicit dirs deep/ and deep/er/
+      await s.put('a', Buffer.from('file a'));
+      await s.put('a/b', Buffer.from('file a/b')); // a is also a prefix: directory wins
+      await s.put('x//y', Buffer.from('empty segment'));
+      await s.put('dots/../z', Buffer.from('dotdot'));
+      await s.put('dots/ok', Buffer.from('ok'));
+      await s.put('long/' + 'n'.repeat(300), Buffer.from('too long'));
+      await s.put('long/fine', Buffer.from('fine'));
+      await s.put('m/', Buffer.from('marker with data'));
+      assert.deepEqual((await d.readdir('/')).sort(), ['a', 'deep', 'dots', 'long', 'm', 'x']);
+      assert.equal((await d.stat('/a')).mode & 0o170000, 0o040000);
+      assert.equal((await d.readFile('/a/b')).toString(), 'file a/b');
+      assert.equal((await d.readFile('/deep/er/file.txt')).toString(), 'x');
+      assert.deepEqual(await d.readdir('/dots'), ['ok']);
+      assert.deepEqual(await d.readdir('/long'), ['fine']);
+      assert.deepEqual(await d.readdir('/x'), []);
+      assert.deepEqual(await d.readdir('/m'), []);
+    });
+  });
+});
+
+describe('vfs: reads are pinned to the ETag seen at open', () => {
+  it('an object replaced while open fails the read with EIO instead of mixing versions', async () => {
+    await withDriver({}, async (d, s) => {
+      await s.put('f', Buffer.alloc(1000, 1));
+      const f = await d.open('/f', 'r');
+      assert.equal((await f.pread(10, 0)).length, 10);
+      await s.put('f', Buffer.alloc(1000, 2));
+      await assert.rejects(f.pread(10, 10), { code: 'EIO' });
+      await f.close();
+      const g = await d.open('/f', 'r');
+      await sleep(0);
+      await g.close();
+    });
+  });
+});
+
+describe('vfs: inode numbers and lookup counts', () => {
+  it('a path keeps its number after the kernel forgets it, and the number follows a rename', async () => {
+    await withDriver({}, async (d) => {
+      await d.writeFile('/f', 'x');
+      const a = (await d.stat('/f')).ino;
+      assert.equal((await d.stat('/f')).ino, a);
+      await d.rename('/f', '/g');
+      assert.equal((await d.stat('/g')).ino, a);
+      assert.notEqual(a, ROOT_INO);
+    });
+  });
+
+  it('readdirplus takes one lookup per accepted entry, none for . and ..', async () => {
+    await withDriver({}, async (d) => {
+      await d.writeFile('/f', 'x');
+      await d.mkdir('/dir');
+      const fh = await d.vfs.opendir(ctx, ROOT_INO);
+      const entries = d.vfs.readdir(fh, 0, true);
+      assert.deepEqual(entries.map((e) => e.name), ['.', '..', 'dir', 'f']);
+      assert.ok(entries.every((e) => e.entry !== undefined));
+      d.vfs.acceptDirPlus(entries);
+      d.vfs.releasedir(fh);
+      const f = entries.find((e) => e.name === 'f')!;
+      // one lookup held: forgetting it once drops the inode, a second getattr then fails
+      d.vfs.forget(f.ino, 1);
+      assert.throws(() => d.vfs.getattr(ctx, f.ino), { code: 'ENOENT' });
+      assert.equal((await d.stat('/f')).ino, f.ino); // same number when looked up again
+    });
+  });
+});
+
+describe('vfs: read-only', () => {
+  it('refuses every change with EROFS and sends nothing to the store', async () => {
+    await withDriver({ readOnly: true }, async (d, s) => {
+      await s.put('f', Buffer.from('x'));
+      await s.put('d/', Buffer.alloc(0));
+      const before = JSON.stringify((await s.list({})).objects.map((o) => [o.key, o.etag]));
+      const ops: [string, () => Promise<unknown>][] = [
+        ['write', () => d.writeFile('/f', 'y')],
+        ['create', () => d.writeFile('/new', 'y')],
+        ['mkdir', () => d.mkdir('/nd')],
+        ['rmdir', () => d.rmdir('/d')],
+        ['unlink', () => d.unlink('/f')],
+        ['rename', () => d.rename('/f', '/g')],
+        ['symlink', () => d.symlink('f', '/l')],
+        ['chmod', () => d.chmod('/f', 0o600)],
+        ['chown', () => d.chown('/f', 1, 1)],
+        ['utimes', () => d.utimes('/f', 1n, 1n)],
+        ['truncate', () => d.truncate('/f', 0)],
+        ['setxattr', () => d.setxattr('/f', 'user.a', Buffer.from('1'))],
+        ['removexattr', () => d.removexattr('/f', 'user.a')],
+        ['open-w', () => d.open('/f', 'r+')],
+      ];
+      for (const [name, op] of ops) await assert.rejects(op(), { code: 'EROFS' }, name);
+      assert.equal(JSON.stringify((await s.list({})).objects.map((o) => [o.key, o.etag])), before);
+      assert.equal((await d.readFile('/f')).toString(), 'x');
+    });
+  });
+});
