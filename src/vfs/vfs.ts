@@ -46,6 +46,14 @@ const RENAME_NOREPLACE = 1;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const HEAD_CONCURRENCY = 32;
+/** S3's limit on user metadata (keys + values, UTF-8); applied to every store so semantics match. */
+export const METADATA_LIMIT = 2048;
+
+function metadataSize(md: Record<string, string>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(md)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
 const COPY_CONCURRENCY = 16;
 
 interface Handle {
@@ -714,7 +722,10 @@ export class Vfs {
     const has = n.xattrs.has(name);
     if (flags & XATTR_CREATE && has) throw fsError('EEXIST');
     if (flags & XATTR_REPLACE && !has) throw fsError('ENODATA');
-    n.xattrs.set(name, Buffer.from(value));
+    const next = new Map(n.xattrs).set(name, Buffer.from(value));
+    if (metadataSize(encodeMeta(n.metadata, { ...this.posixMeta(n), xattrs: next })) > METADATA_LIMIT)
+      throw fsError('ENOSPC', `extended attributes of ${n.path} would exceed the ${METADATA_LIMIT}-byte metadata limit`);
+    n.xattrs = next;
     n.attr.ctime = nowTimespec();
     await this.persistMeta(n, ctx.signal);
   }

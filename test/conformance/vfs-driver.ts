@@ -13,6 +13,8 @@ import type { ObjectStore } from '../../src/store/object-store.js';
 import type { RequestContext, Entry, Timespec } from '../../src/vfs/types.js';
 import { toErrno } from '../../src/errors/to-errno.js';
 import { errnoName } from '../../src/errors/errno.js';
+import { FsError } from '../../src/errors/fs-error.js';
+import { posix } from 'node:path';
 import { silentLogger } from '../../src/util/logger.js';
 import type { DriverFile, DriverStat, PosixDriver, RenameFlag } from './driver.js';
 
@@ -23,6 +25,8 @@ const S_IFIFO = fsc.S_IFIFO;
 const ctx: RequestContext = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: process.pid, signal: undefined };
 
 function asDriverError(e: unknown): Error {
+  const own = (e as { code?: unknown }).code;
+  if (!(e instanceof FsError) && typeof own === 'string' && /^E[A-Z0-9]+$/.test(own)) return e as Error;
   const { errno } = toErrno(e);
   const err = new Error(`${errnoName(errno)}: ${e instanceof Error ? e.message : String(e)}`) as Error & { code: string; cause: unknown };
   err.code = errnoName(errno);
@@ -109,20 +113,28 @@ export class VfsDriver implements PosixDriver {
 
   // ------------------------------------------------------------ path walking (the kernel's job)
 
+  /** Components of a path after lexical normalisation ('..' resolved against the path itself). */
   private split(path: string): string[] {
-    return path.split('/').filter((p) => p !== '' && p !== '.');
+    return posix.normalize('/' + path).split('/').filter((p) => p !== '' && p !== '.' && p !== '..');
   }
 
-  /** Look up one name; the lookup count it takes is given back at once (we hold no dentries). */
+  /**
+   * Look up one name. Like a kernel with an unbounded dentry cache, the driver keeps every lookup
+   * it takes (never forgets) until remount, so inodes it walked stay valid while it uses them.
+   */
   private async lookup(parent: number, name: string): Promise<Entry> {
     if (name === '..') throw new Error('.. not supported by the vfs driver');
-    const e = await this.vfs.lookup(ctx, parent, name);
-    this.vfs.forget(e.attr.ino, 1);
-    return e;
+    return this.vfs.lookup(ctx, parent, name);
   }
 
   private async walk(path: string, follow: boolean, depth = 0): Promise<Entry> {
     if (depth > 8) throw Object.assign(new Error('ELOOP'), { code: 'ELOOP' });
+    if (path.length > 1 && path.endsWith('/')) {
+      // a trailing slash requires a directory (and follows a final symlink)
+      const e = await this.walk(path.replace(/\/+$/, ''), true, depth);
+      if ((e.attr.mode & S_IFMT) !== fsc.S_IFDIR) throw Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' });
+      return e;
+    }
     const parts = this.split(path);
     let cur: Entry = await this.vfs.getattr(ctx, ROOT_INO);
     let curPath = '';
@@ -176,8 +188,7 @@ export class VfsDriver implements PosixDriver {
   mkdir(path: string, mode = 0o777) {
     return wrap(async () => {
       const { dir, name } = await this.parentOf(path);
-      const e = await this.vfs.mkdir(ctx, dir, name, mode & ~this.umask);
-      this.vfs.forget(e.attr.ino, 1);
+      await this.vfs.mkdir(ctx, dir, name, mode & ~this.umask);
     });
   }
 
@@ -206,8 +217,7 @@ export class VfsDriver implements PosixDriver {
   symlink(target: string, path: string) {
     return wrap(async () => {
       const { dir, name } = await this.parentOf(path);
-      const e = await this.vfs.symlink(ctx, dir, name, target);
-      this.vfs.forget(e.attr.ino, 1);
+      await this.vfs.symlink(ctx, dir, name, target);
     });
   }
 
@@ -246,7 +256,6 @@ export class VfsDriver implements PosixDriver {
     }
     if (!(flags & fsc.O_CREAT)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
     const r = await this.vfs.create(ctx, dir, name, mode & ~this.umask, flags);
-    this.vfs.forget(r.entry.attr.ino, 1);
     return { ino: r.entry.attr.ino, fh: r.open.fh };
   }
 

@@ -53,6 +53,11 @@ const probes: Record<string, Probe> = {
     await d.writeFile('/f', 'x');
     await d.getxattr('/f', 'user.none');
   },
+  'xattr-too-large': async (d) => {
+    await d.writeFile('/f', 'x');
+    await d.setxattr('/f', 'user.small', Buffer.alloc(500, 1));
+    await d.setxattr('/f', 'user.big', Buffer.alloc(2000, 2));
+  },
   'xattr-create-exists': async (d) => {
     await d.writeFile('/f', 'x');
     await d.setxattr('/f', 'user.a', Buffer.from('1'));

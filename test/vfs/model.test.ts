@@ -96,8 +96,10 @@ class Model {
   }
 
   rename(a: string, b: string): void {
-    const src = this.get(a);
+    // like the kernel: both parents are walked before the source entry is looked up
+    this.parentOk(a);
     this.parentOk(b);
+    const src = this.get(a);
     if (a === b) return;
     if (src.type === 'dir' && (b + '/').startsWith(a + '/')) throw new ModelError('EINVAL');
     const dst = this.nodes.get(b);

@@ -105,6 +105,7 @@ describe('vfs: inode numbers and lookup counts', () => {
     await withDriver({}, async (d) => {
       await d.writeFile('/f', 'x');
       await d.mkdir('/dir');
+      await d.remount(); // a fresh Vfs: no lookups held yet
       const fh = await d.vfs.opendir(ctx, ROOT_INO);
       const entries = d.vfs.readdir(fh, 0, true);
       assert.deepEqual(entries.map((e) => e.name), ['.', '..', 'dir', 'f']);
