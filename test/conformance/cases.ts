@@ -847,14 +847,31 @@ function metadataCases(c: SuiteCtx): void {
     ];
     for (const m of cases) {
       await c.d.utimes(`${dir}/f`, m - 5n, m);
-      assert.equal((await c.d.stat(`${dir}/f`)).mtimeNs, m, `file mtime ${m}`);
+      assert.equal((await c.d.stat(`${dir}/f`)).mtimeNs, m, `file mtime ${m} (stat)`);
+      assert.equal((await c.d.lstat(`${dir}/f`)).mtimeNs, m, `file mtime ${m} (lstat)`);
       await c.d.utimes(`${dir}/d`, m, m);
-      assert.equal((await c.d.stat(`${dir}/d`)).mtimeNs, m, `dir mtime ${m}`);
+      assert.equal((await c.d.stat(`${dir}/d`)).mtimeNs, m, `dir mtime ${m} (stat)`);
+      assert.equal((await c.d.lstat(`${dir}/d`)).mtimeNs, m, `dir mtime ${m} (lstat)`);
     }
     // follows symlinks
     await c.d.symlink('f', `${dir}/l`);
     await c.d.utimes(`${dir}/l`, 1_234_567_890_000000007n, 1_234_567_890_000000007n);
     assert.equal((await c.d.stat(`${dir}/f`)).mtimeNs, 1_234_567_890_000000007n);
+  });
+
+  c.it('mtime set by utimes survives a listing of the parent directory', async () => {
+    const dir = await c.dir();
+    await c.d.writeFile(`${dir}/f`, 'x');
+    await c.d.mkdir(`${dir}/d`);
+    await c.d.writeFile(`${dir}/d/inner`, 'y');
+    const m = 1_111_111_111_222222222n;
+    await c.d.utimes(`${dir}/f`, m, m);
+    await c.d.utimes(`${dir}/d`, m, m);
+    assert.deepEqual(sorted(await c.d.readdir(dir)), ['d', 'f']);
+    assert.equal((await c.d.stat(`${dir}/f`)).mtimeNs, m, 'file mtime after readdir of its parent');
+    assert.equal((await c.d.stat(`${dir}/d`)).mtimeNs, m, 'dir mtime after readdir of its parent');
+    assert.deepEqual(await c.d.readdir(`${dir}/d`), ['inner']);
+    assert.equal((await c.d.stat(`${dir}/d`)).mtimeNs, m, 'dir mtime after readdir of itself');
   });
 
   c.it('mtime set by utimes survives close of another handle that did not write', async () => {
@@ -944,13 +961,13 @@ function namesCases(c: SuiteCtx): void {
 const userNames = (names: string[]): string[] => sorted(names.filter((n) => n.startsWith('user.')));
 
 function xattrCases(c: SuiteCtx): void {
-  c.it('set, get, list, remove on a file (binary and multi-KiB values)', async () => {
+  c.it('set, get, list, remove on a file (text, binary, unicode name)', async () => {
     const dir = await c.dir();
     await c.d.writeFile(`${dir}/f`, 'x');
     const values: Record<string, Buffer> = {
       'user.text': ascii('hello'),
       'user.binary': Buffer.from([0, 1, 2, 0, 255, 254, 0]),
-      'user.big': seededBytes(3, 3000),
+      'user.mid': seededBytes(3, 500),
       'user.ünï': ascii('unicode name'),
     };
     for (const [k, v] of Object.entries(values)) await c.d.setxattr(`${dir}/f`, k, v);
@@ -958,8 +975,19 @@ function xattrCases(c: SuiteCtx): void {
     assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), sorted(Object.keys(values)));
     await c.d.removexattr(`${dir}/f`, 'user.binary');
     await expectCode(c.d.getxattr(`${dir}/f`, 'user.binary'), 'ENODATA', 'get removed');
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), sorted(['user.text', 'user.big', 'user.ünï']));
+    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), sorted(['user.text', 'user.mid', 'user.ünï']));
     assert.deepEqual(await c.d.readFile(`${dir}/f`), ascii('x'), 'content untouched');
+  });
+
+  // The issue promises "values up to a few KiB". (docs/SEMANTICS.md currently caps all user
+  // metadata of an object at 2 KiB, which this case checks against.)
+  c.it('a value of a few KiB (3,000 bytes) round-trips', async () => {
+    const dir = await c.dir();
+    await c.d.writeFile(`${dir}/f`, 'x');
+    const big = seededBytes(4, 3000);
+    await c.d.setxattr(`${dir}/f`, 'user.big', big);
+    assert.deepEqual(await c.d.getxattr(`${dir}/f`, 'user.big'), big);
+    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), ['user.big']);
   });
 
   c.it('empty value', async () => {
