@@ -29,7 +29,8 @@ export async function fsops(args: string[]): Promise<string> {
       const first = (lines[0] ?? '').trim();
       const code = /^E[A-Z0-9]+$/.test(first) ? first : 'EIO';
       const detail = lines.slice(1).join(' ').trim() || (err as Error).message;
-      const e = new Error(`${code}: ${detail} (fsops ${args.join(' ')})`) as FsopsError;
+      const shown = args.map((a) => (a.length > 80 ? `${a.slice(0, 40)}...(${a.length} chars)` : a)).join(' ');
+      const e = new Error(`${code}: ${detail} (fsops ${shown})`) as FsopsError;
       e.code = err.killed ? 'ETIMEDOUT' : code;
       e.syscall = args[0] ?? '';
       e.path = args[1] ?? '';
