@@ -2,7 +2,8 @@
  * LocalStore: a local directory acting as a bucket (file:///abs/path), human-browsable: object
  * "a/b/c" is the file <root>/a/b/c, prefixes are directories, and what the library needs beyond
  * plain files lives in the reserved <root>/.objfs tree. Layout and key rules: paths.ts; sidecar
- * records and ETag rules: sidecar.ts; listing: list.ts; multipart: multipart.ts.
+ * records and ETag rules: sidecar.ts; reads (info, open): reader.ts; listing: list.ts;
+ * multipart: multipart.ts.
  *
  * Writes (put, copy, completeMultipart) are atomic: the body goes to a temp file under
  * .objfs/tmp (fsync'd when `durable`), the sidecar record for the new inode is written, then the
@@ -27,7 +28,7 @@
  * are always acquired deeper-first and cannot deadlock. Reads take no lock. Multipart uploads are
  * serialised per upload id inside multipart.ts.
  */
-import { constants as fsc, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { link, lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -60,19 +61,14 @@ import {
 import { copyRange, errnoCode, fsyncDir, mapFsError, mkdirsForKey, tryRmdir, writeAll } from './fs-util.js';
 import { KeyedMutex } from './key-lock.js';
 import { listLocal } from './list.js';
+import { ObjectReader, notFound } from './reader.js';
 import { LocalUploads } from './multipart.js';
 import { Layout, parseLocalKey, type LocalKey } from './paths.js';
-import { derivedEtag, findVersion, removeSidecar, writeVersion, type SidecarVersion } from './sidecar.js';
+import { findVersion, removeSidecar, writeVersion, type SidecarVersion } from './sidecar.js';
 
 export interface LocalStoreOptions {
   /** fsync temp files, sidecars and directories before a write returns (default true). */
   durable?: boolean;
-}
-
-/** An object opened for reading: `fh` is undefined for a directory marker (no bytes). */
-export interface OpenObject {
-  info: ObjectInfo;
-  fh: FileHandle | undefined;
 }
 
 /** A finished temp file: its path, the MD5 hex of its bytes and its size. */
@@ -97,6 +93,7 @@ export class LocalStore implements ObjectStore {
   readonly root: string;
   readonly layout: Layout;
   readonly durable: boolean;
+  readonly reader: ObjectReader;
   private readonly keyLocks = new KeyedMutex();
   private readonly uploads: LocalUploads;
 
@@ -104,6 +101,7 @@ export class LocalStore implements ObjectStore {
     if (!isAbsolute(root)) throw new StoreError('InvalidArgument', `the root of a local store must be an absolute path, not ${JSON.stringify(root)}`);
     this.root = resolve(root);
     this.layout = new Layout(this.root);
+    this.reader = new ObjectReader(this.layout);
     this.durable = opts.durable ?? true;
     this.description = `file://${this.root}`;
     this.uploads = new LocalUploads(this);
@@ -134,13 +132,13 @@ export class LocalStore implements ObjectStore {
 
   async list(opts: ListOptions): Promise<ListPage> {
     checkAborted(opts.signal);
-    return listLocal(this, opts);
+    return listLocal(this.reader, opts);
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
     checkAborted(signal, key);
     const k = parseLocalKey(key);
-    const info = await this.statObject(k);
+    const info = await this.reader.statObject(k);
     if (info === undefined) throw notFound(key);
     return info;
   }
@@ -148,7 +146,7 @@ export class LocalStore implements ObjectStore {
   async get(key: string, opts: GetOptions = {}): Promise<GetResult> {
     checkAborted(opts.signal, key);
     const k = parseLocalKey(key);
-    const obj = await this.openObject(k);
+    const obj = await this.reader.openObject(k);
     try {
       const { info } = obj;
       if (opts.ifMatch !== undefined && !etagMatches(info.etag, opts.ifMatch)) {
@@ -195,7 +193,7 @@ export class LocalStore implements ObjectStore {
     const ks = parseLocalKey(sourceKey);
     const kd = parseLocalKey(destKey);
     const newMetadata = opts.metadata === undefined ? undefined : copyMetadata(opts.metadata, destKey);
-    const src = await this.openObject(ks);
+    const src = await this.reader.openObject(ks);
     let tmp: TempFile;
     let metadata: Record<string, string>;
     let contentType: string | undefined;
@@ -321,85 +319,6 @@ export class LocalStore implements ObjectStore {
   // ---------------------------------------------------------------------------------------------
   // Internals shared with list.ts and multipart.ts.
 
-  /** Info (with metadata) of the object at k, or undefined when there is none. */
-  async statObject(k: LocalKey): Promise<ObjectInfo | undefined> {
-    const path = this.layout.dataPath(k);
-    let st: BigIntStats;
-    try {
-      st = await lstat(path, { bigint: true });
-    } catch (e) {
-      const code = errnoCode(e);
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw mapFsError(e, k.key, 'stat');
-    }
-    if (k.marker) return st.isDirectory() ? this.markerInfo(k.key, path, st, undefined) : undefined;
-    return st.isFile() ? this.fileInfo(k.key, st) : undefined;
-  }
-
-  /** Info of a regular file whose stat is `st`. */
-  async fileInfo(key: string, st: BigIntStats): Promise<ObjectInfo> {
-    const v = await findVersion(this.layout.sidecarPath(key), key, st);
-    const info: ObjectInfo = {
-      key,
-      size: Number(st.size),
-      etag: v?.etag ?? derivedEtag(st),
-      lastModified: new Date(Number(st.mtimeNs / 1_000_000n)),
-      metadata: { ...(v?.metadata ?? {}) },
-    };
-    if (v?.contentType !== undefined) info.contentType = v.contentType;
-    return info;
-  }
-
-  /**
-   * Info of the marker "key" (ending in '/') held by the directory `path` with stat `st`, or
-   * undefined when the directory is not a marker. `empty`: whether the directory is known to be
-   * empty (undefined: find out).
-   */
-  async markerInfo(key: string, path: string, st: BigIntStats, empty: boolean | undefined): Promise<ObjectInfo | undefined> {
-    const v = await findVersion(this.layout.sidecarPath(key), key, st);
-    if (v !== undefined) {
-      const info: ObjectInfo = { key, size: 0, etag: v.etag, lastModified: new Date(v.createdMs), metadata: { ...v.metadata } };
-      if (v.contentType !== undefined) info.contentType = v.contentType;
-      return info;
-    }
-    if (empty === undefined) {
-      try {
-        empty = (await readdir(path)).length === 0;
-      } catch (e) {
-        const code = errnoCode(e);
-        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-        throw mapFsError(e, key, 'readdir');
-      }
-    }
-    if (!empty) return undefined;
-    return { key, size: 0, etag: EMPTY_ETAG, lastModified: new Date(Number(st.mtimeNs / 1_000_000n)), metadata: {} };
-  }
-
-  /** Open the object at k for reading; NotFound when there is none. The caller closes `fh`. */
-  async openObject(k: LocalKey): Promise<OpenObject> {
-    if (k.marker) {
-      const info = await this.statObject(k);
-      if (info === undefined) throw notFound(k.key);
-      return { info, fh: undefined };
-    }
-    let fh: FileHandle;
-    try {
-      fh = await open(this.layout.dataPath(k), fsc.O_RDONLY | fsc.O_NOFOLLOW);
-    } catch (e) {
-      const code = errnoCode(e);
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EISDIR') throw notFound(k.key);
-      throw mapFsError(e, k.key, 'open');
-    }
-    try {
-      const st = await fh.stat({ bigint: true });
-      if (!st.isFile()) throw notFound(k.key);
-      return { info: await this.fileInfo(k.key, st), fh };
-    } catch (e) {
-      await fh.close();
-      throw mapFsError(e, k.key, 'open');
-    }
-  }
-
   /** Write a put body into a fresh temp file (streaming FileSlices), hashing it. */
   async writeTemp(body: PutBody, key: string, signal: AbortSignal | undefined): Promise<TempFile> {
     if (Buffer.isBuffer(body)) {
@@ -476,7 +395,7 @@ export class LocalStore implements ObjectStore {
     return this.keyLocks.run(k.key, async () => {
       checkAborted(signal, k.key);
       if (cond.ifMatch !== undefined || cond.ifNoneMatch !== undefined) {
-        checkWriteConditions(k.key, (await this.statObject(k))?.etag, cond);
+        checkWriteConditions(k.key, (await this.reader.statObject(k))?.etag, cond);
       }
       const path = this.layout.dataPath(k);
       let st: BigIntStats;
@@ -543,7 +462,7 @@ export class LocalStore implements ObjectStore {
     return this.keyLocks.run(k.key, async () => {
       checkAborted(signal, k.key);
       if (cond.ifMatch !== undefined || cond.ifNoneMatch !== undefined) {
-        checkWriteConditions(k.key, (await this.statObject(k))?.etag, cond);
+        checkWriteConditions(k.key, (await this.reader.statObject(k))?.etag, cond);
       }
       const dir = this.layout.dataPath(k);
       for (let attempt = 1; ; attempt++) {
@@ -609,10 +528,6 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-}
-
-function notFound(key: string): StoreError {
-  return new StoreError('NotFound', `${key}: no such object`, { key });
 }
 
 function markerBodyError(key: string): StoreError {

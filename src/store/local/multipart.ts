@@ -120,7 +120,7 @@ export class LocalUploads {
     checkAborted(signal, key);
     await this.record(key, uploadId);
     validatePartNumber(partNumber, key, this.store.limits);
-    const src = await this.store.openObject(parseLocalKey(source.key));
+    const src = await this.store.reader.openObject(parseLocalKey(source.key));
     try {
       if (source.ifMatch !== undefined && !etagMatches(src.info.etag, source.ifMatch)) {
         throw new StoreError('PreconditionFailed', `${source.key}: ifMatch ${source.ifMatch} but the ETag is ${src.info.etag}`, {
