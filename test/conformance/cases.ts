@@ -796,6 +796,24 @@ function metadataCases(c: SuiteCtx): void {
     }
   });
 
+  c.it('chmod and chown of a non-empty directory hold, also after listing its parent', async (t) => {
+    const dir = await c.dir();
+    await c.d.mkdir(`${dir}/d`);
+    await c.d.writeFile(`${dir}/d/inner`, 'x');
+    await c.d.mkdir(`${dir}/d/sub`);
+    await c.d.chmod(`${dir}/d`, 0o750);
+    assert.equal((await c.d.stat(`${dir}/d`)).mode & 0o7777, 0o750, 'right after chmod');
+    assert.deepEqual(await c.d.readdir(dir), ['d']);
+    assert.equal((await c.d.stat(`${dir}/d`)).mode & 0o7777, 0o750, 'after readdir of the parent');
+    assert.deepEqual(sorted(await c.d.readdir(`${dir}/d`)), ['inner', 'sub']);
+    assert.equal((await c.d.stat(`${dir}/d`)).mode & 0o7777, 0o750, 'after readdir of itself');
+    if (!isRoot()) return t.diagnostic('not root: chown part skipped');
+    await c.d.chown(`${dir}/d`, 2345, 6789);
+    await c.d.readdir(dir);
+    const st = await c.d.stat(`${dir}/d`);
+    assert.deepEqual([st.uid, st.gid], [2345, 6789], 'uid/gid after readdir of the parent');
+  });
+
   c.it('setuid, setgid and sticky bits persisted (as root)', async (t) => {
     if (!isRoot()) return t.skip('needs root'); // non-root cannot always set setgid
     const dir = await c.dir();

@@ -86,6 +86,11 @@ export interface MountHandle {
   isMounted(): Promise<boolean>;
   /** SIGTERM and verify a clean shutdown; throws (after cleaning up) on anything else. */
   stop(opts?: StopOptions): Promise<void>;
+  /**
+   * Like stop() without sending the signal: for a process told to stop another way (e.g.
+   * `objfs unmount`). Waits for its exit and judges it the same way.
+   */
+  waitForExit(opts?: StopOptions): Promise<void>;
   /** Clean up without judging: SIGKILL the child if alive, unmount if still mounted. */
   dispose(): Promise<void>;
 }
@@ -406,6 +411,31 @@ export async function startMount(opts: StartMountOptions): Promise<MountHandle> 
     await removeOwnedMountpoint();
   };
 
+  /** SIGTERM (signal=true) or just wait (the process was told to stop another way), then judge. */
+  const shutdown = async (signal: boolean, limit: number): Promise<void> => {
+    const problems: string[] = [];
+    const how = signal ? ' of SIGTERM' : '';
+    if (exitInfo && signal) {
+      problems.push(`the mount process had already exited (${describeExit(exitInfo)}) before stop()`);
+    } else {
+      if (signal) child.kill('SIGTERM');
+      const r = await withTimeout(exited, limit);
+      if (r === 'timeout') {
+        problems.push(`did not exit within ${limit} ms${how}; killed with SIGKILL`);
+        // unmount before killing so the kill cannot leave a stale mount behind
+        if (await isMounted()) await forceUnmount(mountpoint);
+        child.kill('SIGKILL');
+        await withTimeout(exited, 5000);
+      } else if (r.code !== 0) {
+        problems.push(`exited with ${describeExit(r)}${signal ? ' after SIGTERM' : ''} (expected exit code 0)`);
+      }
+    }
+    await finish(problems);
+    if (problems.length > 0) {
+      throw new Error(`objfs mount ${mountpoint}: ${problems.join('; ')}\n--- stderr (tail) ---\n${tail(err.text()) || '(empty)'}`);
+    }
+  };
+
   const handle: MountHandle = {
     mountpoint,
     remote: opts.remote,
@@ -416,29 +446,11 @@ export async function startMount(opts: StartMountOptions): Promise<MountHandle> 
     stdout: () => out.text(),
     isMounted,
     stop(stopOpts?: StopOptions): Promise<void> {
-      stopping ??= (async () => {
-        const problems: string[] = [];
-        if (exitInfo) {
-          problems.push(`the mount process had already exited (${describeExit(exitInfo)}) before stop()`);
-        } else {
-          child.kill('SIGTERM');
-          const limit = stopOpts?.timeoutMs ?? STOP_TIMEOUT_MS;
-          const r = await withTimeout(exited, limit);
-          if (r === 'timeout') {
-            problems.push(`did not exit within ${limit} ms of SIGTERM; killed with SIGKILL`);
-            // unmount before killing so the kill cannot leave a stale mount behind
-            if (await isMounted()) await forceUnmount(mountpoint);
-            child.kill('SIGKILL');
-            await withTimeout(exited, 5000);
-          } else if (r.code !== 0) {
-            problems.push(`exited with ${describeExit(r)} after SIGTERM (expected exit code 0)`);
-          }
-        }
-        await finish(problems);
-        if (problems.length > 0) {
-          throw new Error(`objfs mount ${mountpoint}: ${problems.join('; ')}\n--- stderr (tail) ---\n${tail(err.text()) || '(empty)'}`);
-        }
-      })();
+      stopping ??= shutdown(true, stopOpts?.timeoutMs ?? STOP_TIMEOUT_MS);
+      return stopping;
+    },
+    waitForExit(stopOpts?: StopOptions): Promise<void> {
+      stopping ??= shutdown(false, stopOpts?.timeoutMs ?? STOP_TIMEOUT_MS);
       return stopping;
     },
     async dispose(): Promise<void> {

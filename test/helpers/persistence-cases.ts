@@ -213,6 +213,11 @@ async function buildState(c: SuiteCtx): Promise<State> {
   await d.mkdir(`${base}/dir700`);
   await d.chmod(`${base}/dir700`, 0o700);
   s.modes.set(`${base}/dir700`, 0o700);
+  await d.mkdir(`${base}/dir750-full`);
+  await d.writeFile(`${base}/dir750-full/inside`, 'in a non-empty dir');
+  s.contents.set(`${base}/dir750-full/inside`, Buffer.from('in a non-empty dir'));
+  await d.chmod(`${base}/dir750-full`, 0o750);
+  s.modes.set(`${base}/dir750-full`, 0o750);
   if (isRoot()) {
     await put('mode4755', 'suid');
     await d.chmod(`${base}/mode4755`, 0o4755);
@@ -225,6 +230,8 @@ async function buildState(c: SuiteCtx): Promise<State> {
     await d.chown(`${base}/owned`, 1001, 2002);
     s.owners.set(`${base}/owned`, [1001, 2002]);
     await d.mkdir(`${base}/owned-dir`);
+    await d.writeFile(`${base}/owned-dir/inside`, 'x');
+    s.contents.set(`${base}/owned-dir/inside`, Buffer.from('x'));
     await d.chown(`${base}/owned-dir`, 3003, 4004);
     s.owners.set(`${base}/owned-dir`, [3003, 4004]);
   }

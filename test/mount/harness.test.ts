@@ -150,6 +150,16 @@ describe('mount harness with a fake FUSE filesystem', () => {
     assert.equal(existsSync(m.mountpoint), false);
   });
 
+  it('waitForExit(): a process unmounted from outside exits 0 and is judged clean', async (t) => {
+    if (!gate(t)) return;
+    const m = await fake();
+    const r = spawn('fusermount3', ['-u', m.mountpoint], { stdio: 'ignore' });
+    await new Promise((res) => r.on('exit', res));
+    await m.waitForExit({ timeoutMs: 5000 });
+    assert.equal(await m.isMounted(), false);
+    assert.equal((await m.exited).code, 0);
+  });
+
   it('dispose(): cleans up without judging', async (t) => {
     if (!gate(t)) return;
     const m = await fake();
