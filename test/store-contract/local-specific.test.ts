@@ -131,6 +131,24 @@ describe('hand-placed files and directories', () => {
     await rejectsCode(store.head('link'), 'NotFound', 'link');
     await rejectsCode(store.get('link'), 'NotFound', 'link');
   });
+
+  test('keys are never resolved through a symlinked directory (no escape from the root)', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'objfs-outside-'));
+    try {
+      await writeFile(join(outside, 'secret'), 'outside the bucket');
+      await symlink(outside, join(root, 'escape'));
+      await rejectsCode(store.head('escape/secret'), 'NotFound', 'escape/secret');
+      await rejectsCode(store.get('escape/secret'), 'NotFound', 'escape/secret');
+      await rejectsCode(store.copy('escape/secret', 'stolen'), 'NotFound');
+      await rejectsCode(store.put('escape/new', Buffer.from('x')), 'InvalidKey', 'escape/new');
+      await rejectsCode(store.put('escape/dir/', Buffer.alloc(0)), 'InvalidKey', 'escape/dir/');
+      await store.delete('escape/secret');
+      assert.deepEqual((await readdir(outside)).sort(), ['secret'], 'nothing written or deleted outside the root');
+      assert.deepEqual(await keysOf(store), []);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('keys the tree cannot hold', () => {

@@ -18,7 +18,8 @@
  * Deleting the last key under a directory removes the empty directories up to the root, except
  * those with a marker record. Keys that collide with the tree's shape ("a" when "a/x" exists, and
  * the reverse) are InvalidKey on write and simply absent (NotFound) on read. Symlinks, fifos and
- * other special files are not objects.
+ * other special files are not objects, and keys are never resolved through a symlinked directory
+ * (reads: NotFound, writes: InvalidKey), so a symlink in the bucket cannot lead outside the root.
  *
  * Locking / ownership: `keyLocks` serialises every write and delete of one key within this
  * process, which makes ifMatch / ifNoneMatch atomic with the write here; across processes only
@@ -28,8 +29,8 @@
  * are always acquired deeper-first and cannot deadlock. Reads take no lock. Multipart uploads are
  * serialised per upload id inside multipart.ts.
  */
-import type { BigIntStats } from 'node:fs';
-import { link, lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants as fsc, type BigIntStats } from 'node:fs';
+import { access, link, lstat, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { StoreError } from '../../errors/store-error.js';
@@ -124,7 +125,7 @@ export class LocalStore implements ObjectStore {
     }
     if (!st.isDirectory()) throw new StoreError('NoSuchBucket', `${this.description}: ${this.root} is not a directory`);
     try {
-      await readdir(this.root);
+      await access(this.root, fsc.R_OK | fsc.X_OK);
     } catch (e) {
       throw mapFsError(e, undefined, `${this.description}: cannot read ${this.root}`);
     }
@@ -224,6 +225,7 @@ export class LocalStore implements ObjectStore {
     checkAborted(signal, key);
     const k = parseLocalKey(key);
     await this.keyLocks.run(key, async () => {
+      if (await this.reader.symlinkedAncestor(k)) return; // not an object of this bucket
       const path = this.layout.dataPath(k);
       if (k.marker) {
         await removeSidecar(this.layout.sidecarPath(key), key);
@@ -397,6 +399,7 @@ export class LocalStore implements ObjectStore {
       if (cond.ifMatch !== undefined || cond.ifNoneMatch !== undefined) {
         checkWriteConditions(k.key, (await this.reader.statObject(k))?.etag, cond);
       }
+      if (await this.reader.symlinkedAncestor(k)) throw symlinkError(k.key);
       const path = this.layout.dataPath(k);
       let st: BigIntStats;
       try {
@@ -464,6 +467,7 @@ export class LocalStore implements ObjectStore {
       if (cond.ifMatch !== undefined || cond.ifNoneMatch !== undefined) {
         checkWriteConditions(k.key, (await this.reader.statObject(k))?.etag, cond);
       }
+      if (await this.reader.symlinkedAncestor(k)) throw symlinkError(k.key);
       const dir = this.layout.dataPath(k);
       for (let attempt = 1; ; attempt++) {
         const created = await mkdirsForKey(dir, k.key);
@@ -543,6 +547,10 @@ function isDirectoryError(key: string, cause: unknown): StoreError {
 
 function fileInTheWay(key: string, cause: unknown): StoreError {
   return new StoreError('InvalidKey', `key ${JSON.stringify(key)} needs a directory where the file:// bucket has a file`, { key, cause });
+}
+
+function symlinkError(key: string): StoreError {
+  return new StoreError('InvalidKey', `key ${JSON.stringify(key)} leads through a symlink in the file:// bucket; objfs does not follow symlinks`, { key });
 }
 
 async function unlinkQuiet(path: string): Promise<void> {

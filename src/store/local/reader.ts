@@ -7,6 +7,7 @@
  */
 import { constants as fsc, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { StoreError } from '../../errors/store-error.js';
 import type { ObjectInfo } from '../object-store.js';
 import { EMPTY_ETAG } from '../memory/s3-rules.js';
@@ -27,8 +28,29 @@ export function notFound(key: string): StoreError {
 export class ObjectReader {
   constructor(readonly layout: Layout) {}
 
+  /**
+   * Is a directory on the way to k a symlink? Keys are only looked up through real directories,
+   * so a symlink placed in the bucket cannot lead reads or writes outside the root. (Listing never
+   * follows symlinks either.) Costs one lstat per ancestor; stops at the first missing one.
+   */
+  async symlinkedAncestor(k: LocalKey): Promise<boolean> {
+    let dir = this.layout.root;
+    // Ancestors only: the last segment (the file, or the marker's own directory) is checked by
+    // the caller with lstat / O_NOFOLLOW.
+    for (let i = 0; i < k.segments.length - 1; i++) {
+      dir = join(dir, k.segments[i]!);
+      try {
+        if ((await lstat(dir)).isSymbolicLink()) return true;
+      } catch {
+        return false; // missing (or unreadable): nothing below it can be reached either
+      }
+    }
+    return false;
+  }
+
   /** Info (with metadata) of the object at k, or undefined when there is none. */
   async statObject(k: LocalKey): Promise<ObjectInfo | undefined> {
+    if (await this.symlinkedAncestor(k)) return undefined;
     const path = this.layout.dataPath(k);
     let st: BigIntStats;
     try {
@@ -88,6 +110,7 @@ export class ObjectReader {
       if (info === undefined) throw notFound(k.key);
       return { info, fh: undefined };
     }
+    if (await this.symlinkedAncestor(k)) throw notFound(k.key);
     let fh: FileHandle;
     try {
       fh = await open(this.layout.dataPath(k), fsc.O_RDONLY | fsc.O_NOFOLLOW);
