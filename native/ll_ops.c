@@ -95,7 +95,7 @@ void wake_locked(sess_t *s) {
 void queue_push_locked(sess_t *s, job_t *j) {
   j->next = NULL;
   if (s->q_tail) s->q_tail->next = j;
-  else s->q_head = j;
+  else __atomic_store_n(&s->q_head, j, __ATOMIC_RELEASE); /* read unlocked by spin_for_job */
   s->q_tail = j;
   wake_locked(s);
 }

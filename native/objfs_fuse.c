@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,6 +35,7 @@
 
 #define DRAIN_LIMIT 4096 /* jobs per wakeup before yielding to the rest of the event loop */
 #define REC_LEN 18
+#define DEFAULT_SPIN_US 0
 
 /* Live sessions, for the atexit hook (process.exit() or a crash-exit while mounted). */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -311,6 +313,34 @@ static void session_finish(sess_t *s) {
   sess_unref(s);
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Bounded busy-wait for the next job after the queue ran dry: a request that follows within
+ * spin_ns is taken without the worker having to wake this thread (the eventfd write, epoll wakeup
+ * and context switch cost more than the request itself). Stops at once when the libuv backend fd
+ * has events, so other I/O of the event loop is not delayed. Returns 1 if a job is queued. */
+static int spin_for_job(sess_t *s, uv_loop_t *loop) {
+  uint64_t deadline = now_ns() + s->spin_ns;
+  unsigned n = 0;
+  struct pollfd pfd;
+  pfd.fd = uv_backend_fd(loop);
+  pfd.events = POLLIN;
+  for (;;) {
+    if (__atomic_load_n(&s->q_head, __ATOMIC_ACQUIRE) != NULL) return 1;
+    if ((++n & 15) == 0) {
+      if (now_ns() >= deadline) return 0;
+      if (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0) return 0;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
 static void on_async(uv_async_t *h) {
   sess_t *s = h->data;
   napi_env env = s->env;
@@ -330,6 +360,15 @@ static void on_async(uv_async_t *h) {
     list = s->q_head;
     s->q_head = s->q_tail = NULL;
     if (!list) {
+      if (s->spin_ns && !s->loop_done && !s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        if (spin_for_job(s, h->loop)) continue;
+        pthread_mutex_lock(&s->mu);
+        if (s->q_head) {
+          pthread_mutex_unlock(&s->mu);
+          continue;
+        }
+      }
       s->awake = 0;
       ended = s->loop_done;
       pthread_mutex_unlock(&s->mu);
@@ -1108,6 +1147,10 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->max_threads = opt_uint(env, argv[0], "maxThreads", 4, 1, 256);
   s->writeback = opt_bool(env, argv[0], "writebackCache");
   s->clone_fd = 1;
+  {
+    const char *sp = getenv("OBJFS_FUSE_SPIN_US"); /* tuning knob, not part of the contract */
+    s->spin_ns = (sp && *sp ? strtoul(sp, NULL, 10) : DEFAULT_SPIN_US) * 1000u;
+  }
   {
     const char *cfd = getenv("OBJFS_FUSE_CLONE_FD"); /* benchmarking knob, not part of the contract */
     if (cfd && (cfd[0] == '0' || cfd[0] == '1')) s->clone_fd = cfd[0] == '1';

@@ -98,6 +98,7 @@ typedef struct sess {
   char *mountpoint;
   unsigned max_write, max_read, max_threads;
   int writeback, clone_fd;
+  uint64_t spin_ns;
   uv_async_t *async;
   /* --- JS thread only --- */
   napi_env env;
