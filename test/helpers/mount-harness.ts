@@ -91,7 +91,11 @@ export interface MountHandle {
    * `objfs unmount`). Waits for its exit and judges it the same way.
    */
   waitForExit(opts?: StopOptions): Promise<void>;
-  /** Clean up without judging: SIGKILL the child if alive, unmount if still mounted. */
+  /**
+   * Clean up without judging: SIGKILL the child if alive, unmount if still mounted. The kernel
+   * reuses mount ids, so call it before another mount starts on the same mountpoint or after that
+   * one has ended, never while a newer mount is live there.
+   */
   dispose(): Promise<void>;
 }
 
@@ -354,9 +358,18 @@ export async function startMount(opts: StartMountOptions): Promise<MountHandle> 
   void exited.then((x) => (exitInfo = x));
   let mountId: number | undefined;
   for (;;) {
-    const found = mountsAt(await readMountinfo(), mountpoint, fstype).filter((m) => !preexisting.has(m.id));
+    const at = mountsAt(await readMountinfo(), mountpoint, fstype);
+    const found = at.filter((m) => !preexisting.has(m.id));
     if (found.length > 0) {
       mountId = found[found.length - 1]?.id;
+      break;
+    }
+    // A mount that was there before (a stale one, e.g. for --force) may have been replaced by a
+    // new mount that got the same id (the kernel reuses ids). A stale mount answers ENOTCONN; one
+    // that answers a stat is the new one.
+    const top = at[at.length - 1];
+    if (top && preexisting.has(top.id) && (await withTimeout(stat(mountpoint).then(() => true, () => false), 1000)) === true) {
+      mountId = top.id;
       break;
     }
     if (exitInfo) {
