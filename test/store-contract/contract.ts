@@ -222,6 +222,14 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       const info = flat.objects.find((o) => o.key === 'd/a')!;
       assert.equal(info.size, Buffer.byteLength('v:d/a'));
       assert.equal(info.etag, (await store.head('d/a')).etag);
+      assert.equal(info.metadata, undefined, 'list() carries no metadata');
+      // Page size 1 through a directory that is not itself a marker: no empty pages, nothing lost.
+      const one = await listAll(store, { prefix: 'd/b/', delimiter: '/', maxKeys: 1 });
+      assert.deepEqual(one.objects.map((o) => o.key), ['d/b/c', 'd/b/d']);
+      const ones = await listAll(store, { prefix: 'd/', delimiter: '/', maxKeys: 1 });
+      assert.deepEqual(ones.objects.map((o) => o.key), ['d/', 'd/a', 'd/c-x']);
+      assert.deepEqual(ones.prefixes, ['d/b/']);
+      assert.equal(ones.pages, 4);
       assert.deepEqual((await store.list({ prefix: 'zzz' })).objects, []);
       assert.deepEqual((await store.list({ prefix: 'd/zz/', delimiter: '/' })).objects, []);
     });

@@ -82,10 +82,16 @@ async function listOneDirectory(
 ): Promise<ListPage> {
   const namePrefix = prefix.slice(dirPrefix.length);
   const dir = host.layout.dirPath(dirPrefix);
-  const entries = await readDirectory(dir, dirPrefix === '', signal);
-  if (entries === undefined) return { objects: [], prefixes: [] };
+  const listing = await readDirectory(dir, dirPrefix === '', signal);
+  if (listing === undefined) return { objects: [], prefixes: [] };
+  const { entries, empty } = listing;
   const candidates: Candidate[] = [];
-  if (dirPrefix !== '' && namePrefix === '') candidates.push({ entry: dirPrefix, kind: 'marker', path: dir, empty: entries.length === 0 });
+  if (dirPrefix !== '' && namePrefix === '' && (after === undefined || compareKeys(dirPrefix, after) > 0)) {
+    // The directory itself, as the object "dir/", only if it is a marker: resolved before paging
+    // so that a page never counts an entry it then drops.
+    const self: Candidate = { entry: dirPrefix, kind: 'marker', path: dir, empty };
+    if ((await candidateInfo(host, self)) !== undefined) candidates.push(self);
+  }
   for (const e of entries) {
     if (!e.name.startsWith(namePrefix)) continue;
     if (e.kind === 'file') candidates.push({ entry: dirPrefix + e.name, kind: 'file', path: join(dir, e.name) });
@@ -165,11 +171,12 @@ async function* walk(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Candidate> {
   const dir = host.layout.dirPath(dirPrefix);
-  const entries = await readDirectory(dir, dirPrefix === '', signal);
-  if (entries === undefined) return;
+  const listing = await readDirectory(dir, dirPrefix === '', signal);
+  if (listing === undefined) return;
+  const { entries, empty } = listing;
   const wanted = (key: string): boolean =>
     key.startsWith(prefix) && (after === undefined || compareKeys(key, after) > 0) && Buffer.byteLength(key) <= MAX_KEY_BYTES;
-  if (dirPrefix !== '' && wanted(dirPrefix)) yield { entry: dirPrefix, kind: 'marker', path: dir, empty: entries.length === 0 };
+  if (dirPrefix !== '' && wanted(dirPrefix)) yield { entry: dirPrefix, kind: 'marker', path: dir, empty };
   const sorted = entries
     .map((e) => ({ e, sortKey: e.kind === 'dir' ? `${e.name}/` : e.name }))
     .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
@@ -188,8 +195,16 @@ async function* walk(
 
 // -----------------------------------------------------------------------------------------------
 
-/** Info of a file or marker candidate; undefined when it vanished or is not a marker. */
+/** List info of a file or marker candidate; undefined when it vanished or is not a marker. */
 async function candidateInfo(host: ListHost, c: Candidate): Promise<ObjectInfo | undefined> {
+  const info = await candidateFullInfo(host, c);
+  if (info === undefined) return undefined;
+  // list() carries no metadata or content type (like S3's ListObjectsV2); head() has them.
+  const { key, size, etag, lastModified } = info;
+  return { key, size, etag, lastModified };
+}
+
+async function candidateFullInfo(host: ListHost, c: Candidate): Promise<ObjectInfo | undefined> {
   let st: BigIntStats;
   try {
     st = await lstat(c.path, { bigint: true });
@@ -203,10 +218,15 @@ async function candidateInfo(host: ListHost, c: Candidate): Promise<ObjectInfo |
 }
 
 /**
- * The files and directories of `dir` with UTF-8 names (others skipped), or undefined when the
- * directory does not exist. At the root, the reserved directory is left out.
+ * The files and directories of `dir` with UTF-8 names (others skipped), and whether the directory
+ * is truly empty (nothing at all in it, as rmdir and ObjectReader.markerInfo see it); undefined
+ * when the directory does not exist. At the root, the reserved directory is left out.
  */
-async function readDirectory(dir: string, isRoot: boolean, signal: AbortSignal | undefined): Promise<DirEntry[] | undefined> {
+async function readDirectory(
+  dir: string,
+  isRoot: boolean,
+  signal: AbortSignal | undefined,
+): Promise<{ entries: DirEntry[]; empty: boolean } | undefined> {
   checkAborted(signal);
   let dirents: Dirent<Buffer>[];
   try {
@@ -235,7 +255,7 @@ async function readDirectory(dir: string, isRoot: boolean, signal: AbortSignal |
     }
     if (kind !== undefined) out.push({ name, kind });
   }
-  return out;
+  return { entries: out, empty: dirents.length === 0 };
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
