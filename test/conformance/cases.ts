@@ -12,31 +12,32 @@
  * from Linux on ext4 (objfs-specific choices: hard links, special files, RENAME_EXCHANGE,
  * non-user xattr namespaces) are registered with `objfsOnly` and skipped (visibly) otherwise.
  *
- * The persistence cases (persistence-cases.ts in test/helpers) check state in place, then call
+ * Some groups live in test/helpers/cases/ (model.ts, xattrs.ts, persistence.ts). The persistence
+ * cases check state in place, then call
  * driver.remount() when driver.canRemount and check it again; when the driver cannot remount the
  * remount step is reported as skipped and the checks still run in place.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import * as fc from 'fast-check';
 import type { PosixDriver } from './driver.js';
 import {
   S_IFDIR,
   S_IFLNK,
   S_IFMT,
   S_IFREG,
-  codeOf,
   expectCode,
   isRoot,
   mapLimit,
   seededBytes,
   sorted,
 } from '../helpers/suite-kit.js';
-import { registerPersistenceCases } from '../helpers/persistence-cases.js';
-import type { CaseOptions, SuiteCtx } from '../helpers/suite-ctx.js';
+import { registerPersistenceCases } from '../helpers/cases/persistence.js';
+import { modelCases } from '../helpers/cases/model.js';
+import { unsupportedCases, xattrCases } from '../helpers/cases/xattrs.js';
+import type { CaseOptions, SuiteCtx } from '../helpers/cases/ctx.js';
 
 export type MakeDriver = () => Promise<{ driver: PosixDriver; cleanup(): Promise<void> }>;
-export type { SuiteCtx } from '../helpers/suite-ctx.js';
+export type { SuiteCtx } from '../helpers/cases/ctx.js';
 
 const CASE_TIMEOUT_MS = 180_000;
 const HOOK_TIMEOUT_MS = 90_000;
@@ -351,74 +352,6 @@ function filesCases(c: SuiteCtx): void {
     await expectCode(c.d.open(dir, 'w'), 'EISDIR', 'open w on a directory');
     await expectCode(c.d.open(dir, 'r+'), 'EISDIR', 'open r+ on a directory');
     await expectCode(c.d.writeFile(dir, 'x'), 'EISDIR', 'writeFile on a directory');
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// File content model: random pwrite / ftruncate / pread / reopen sequences against a Buffer model
-// ---------------------------------------------------------------------------------------------
-type ModelOp =
-  | { k: 'write'; off: number; len: number; fill: number }
-  | { k: 'trunc'; size: number }
-  | { k: 'read'; off: number; len: number }
-  | { k: 'reopen' }
-  | { k: 'fsync' };
-
-function pattern(fill: number, len: number): Buffer {
-  const b = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) b[i] = (fill + i * 31) & 255;
-  return b;
-}
-
-function modelCases(c: SuiteCtx): void {
-  c.it('random pwrite/ftruncate/pread/reopen sequences match an in-memory model', async () => {
-    const dir = await c.dir();
-    let run = 0;
-    const opArb: fc.Arbitrary<ModelOp> = fc.oneof(
-      { weight: 5, arbitrary: fc.record({ k: fc.constant('write' as const), off: fc.integer({ min: 0, max: 300_000 }), len: fc.integer({ min: 0, max: 70_000 }), fill: fc.integer({ min: 0, max: 255 }) }) },
-      { weight: 2, arbitrary: fc.record({ k: fc.constant('trunc' as const), size: fc.integer({ min: 0, max: 400_000 }) }) },
-      { weight: 3, arbitrary: fc.record({ k: fc.constant('read' as const), off: fc.integer({ min: 0, max: 400_000 }), len: fc.integer({ min: 0, max: 200_000 }) }) },
-      { weight: 1, arbitrary: fc.constant({ k: 'reopen' as const }) },
-      { weight: 1, arbitrary: fc.constant({ k: 'fsync' as const }) },
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), async (ops) => {
-        const path = `${dir}/m${++run}`;
-        let model = Buffer.alloc(0);
-        let h = await c.d.open(path, 'w+');
-        try {
-          for (const op of ops) {
-            if (op.k === 'write') {
-              const data = pattern(op.fill, op.len);
-              assert.equal(await h.pwrite(data, op.off), op.len);
-              if (op.len > 0) {
-                const end = op.off + op.len;
-                if (end > model.length) model = Buffer.concat([model, Buffer.alloc(end - model.length)]);
-                data.copy(model, op.off);
-              }
-            } else if (op.k === 'trunc') {
-              await h.ftruncate(op.size);
-              model = op.size <= model.length ? Buffer.from(model.subarray(0, op.size)) : Buffer.concat([model, Buffer.alloc(op.size - model.length)]);
-            } else if (op.k === 'read') {
-              const got = await h.pread(op.len, op.off);
-              const want = model.subarray(Math.min(op.off, model.length), Math.min(op.off + op.len, model.length));
-              assert.ok(got.equals(want), `pread(${op.len}, ${op.off}) differs from the model (got ${got.length} bytes, want ${want.length})`);
-            } else if (op.k === 'reopen') {
-              await h.close();
-              h = await c.d.open(path, 'r+');
-            } else {
-              await h.fsync();
-            }
-            assert.equal((await h.fstat()).size, model.length, `size after ${JSON.stringify(op)}`);
-          }
-        } finally {
-          await h.close();
-        }
-        assert.ok((await c.d.readFile(path)).equals(model), 'content after close differs from the model');
-        await c.d.unlink(path);
-      }),
-      { numRuns: 25, seed: 20240501, endOnFailure: true },
-    );
   });
 }
 
@@ -973,151 +906,3 @@ function namesCases(c: SuiteCtx): void {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// xattrs
-// ---------------------------------------------------------------------------------------------
-const userNames = (names: string[]): string[] => sorted(names.filter((n) => n.startsWith('user.')));
-
-function xattrCases(c: SuiteCtx): void {
-  c.it('set, get, list, remove on a file (text, binary, unicode name)', async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    const values: Record<string, Buffer> = {
-      'user.text': ascii('hello'),
-      'user.binary': Buffer.from([0, 1, 2, 0, 255, 254, 0]),
-      'user.mid': seededBytes(3, 500),
-      'user.ünï': ascii('unicode name'),
-    };
-    for (const [k, v] of Object.entries(values)) await c.d.setxattr(`${dir}/f`, k, v);
-    for (const [k, v] of Object.entries(values)) assert.deepEqual(await c.d.getxattr(`${dir}/f`, k), v, k);
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), sorted(Object.keys(values)));
-    await c.d.removexattr(`${dir}/f`, 'user.binary');
-    await expectCode(c.d.getxattr(`${dir}/f`, 'user.binary'), 'ENODATA', 'get removed');
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), sorted(['user.text', 'user.mid', 'user.ünï']));
-    assert.deepEqual(await c.d.readFile(`${dir}/f`), ascii('x'), 'content untouched');
-  });
-
-  // The issue promises "values up to a few KiB". (docs/SEMANTICS.md currently caps all user
-  // metadata of an object at 2 KiB, which this case checks against.)
-  c.it('a value of a few KiB (3,000 bytes) round-trips', async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    const big = seededBytes(4, 3000);
-    await c.d.setxattr(`${dir}/f`, 'user.big', big);
-    assert.deepEqual(await c.d.getxattr(`${dir}/f`, 'user.big'), big);
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), ['user.big']);
-  });
-
-  c.it('empty value', async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    await c.d.setxattr(`${dir}/f`, 'user.empty', Buffer.alloc(0));
-    assert.equal((await c.d.getxattr(`${dir}/f`, 'user.empty')).length, 0);
-    assert.ok((await c.d.listxattr(`${dir}/f`)).includes('user.empty'));
-  });
-
-  c.it('plain set replaces an existing value', async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    await c.d.setxattr(`${dir}/f`, 'user.k', ascii('first, longer value'));
-    await c.d.setxattr(`${dir}/f`, 'user.k', ascii('second'));
-    assert.deepEqual(await c.d.getxattr(`${dir}/f`, 'user.k'), ascii('second'));
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), ['user.k']);
-  });
-
-  c.it('XATTR_CREATE: EEXIST on an existing name; XATTR_REPLACE: ENODATA on a missing one', async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    await c.d.setxattr(`${dir}/f`, 'user.a', ascii('1'), 'create');
-    await expectCode(c.d.setxattr(`${dir}/f`, 'user.a', ascii('2'), 'create'), 'EEXIST', 'create existing');
-    assert.deepEqual(await c.d.getxattr(`${dir}/f`, 'user.a'), ascii('1'));
-    await expectCode(c.d.setxattr(`${dir}/f`, 'user.b', ascii('2'), 'replace'), 'ENODATA', 'replace missing');
-    await expectCode(c.d.getxattr(`${dir}/f`, 'user.b'), 'ENODATA', 'replace missing must not create');
-    await c.d.setxattr(`${dir}/f`, 'user.a', ascii('3'), 'replace');
-    assert.deepEqual(await c.d.getxattr(`${dir}/f`, 'user.a'), ascii('3'));
-  });
-
-  c.it('get or remove a missing name: ENODATA; on a missing file: ENOENT', async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    await expectCode(c.d.getxattr(`${dir}/f`, 'user.none'), 'ENODATA', 'get missing');
-    await expectCode(c.d.removexattr(`${dir}/f`, 'user.none'), 'ENODATA', 'remove missing');
-    await expectCode(c.d.getxattr(`${dir}/nofile`, 'user.x'), 'ENOENT', 'get on missing file');
-    await expectCode(c.d.setxattr(`${dir}/nofile`, 'user.x', ascii('v')), 'ENOENT', 'set on missing file');
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/f`)), []);
-  });
-
-  c.it('xattrs on a directory', async () => {
-    const dir = await c.dir();
-    await c.d.mkdir(`${dir}/d`);
-    await c.d.setxattr(`${dir}/d`, 'user.dir', ascii('on a dir'));
-    assert.deepEqual(await c.d.getxattr(`${dir}/d`, 'user.dir'), ascii('on a dir'));
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/d`)), ['user.dir']);
-    await c.d.removexattr(`${dir}/d`, 'user.dir');
-    assert.deepEqual(userNames(await c.d.listxattr(`${dir}/d`)), []);
-  });
-
-  c.it('xattrs follow the file through a rename', async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    await c.d.setxattr(`${dir}/f`, 'user.tag', ascii('kept'));
-    await c.d.rename(`${dir}/f`, `${dir}/g`);
-    assert.deepEqual(await c.d.getxattr(`${dir}/g`, 'user.tag'), ascii('kept'));
-  });
-
-  c.it(
-    'non-user namespaces (trusted.*, security.*) are refused with EOPNOTSUPP',
-    async () => {
-      const dir = await c.dir();
-      await c.d.writeFile(`${dir}/f`, 'x');
-      await expectCode(c.d.setxattr(`${dir}/f`, 'trusted.x', ascii('v')), ['EOPNOTSUPP', 'ENOTSUP'], 'set trusted.x');
-      await expectCode(c.d.setxattr(`${dir}/f`, 'security.objfs_test', ascii('v')), ['EOPNOTSUPP', 'ENOTSUP'], 'set security.objfs_test');
-      assert.deepEqual(await c.d.listxattr(`${dir}/f`), [], 'nothing listed');
-    },
-    { objfsOnly: true },
-  );
-}
-
-// ---------------------------------------------------------------------------------------------
-// unsupported node types (objfs-specific)
-// ---------------------------------------------------------------------------------------------
-function unsupportedCases(c: SuiteCtx): void {
-  c.it(
-    'link(): EPERM, nothing created',
-    async () => {
-      const dir = await c.dir();
-      await c.d.writeFile(`${dir}/f`, 'x');
-      await expectCode(c.d.link(`${dir}/f`, `${dir}/hard`), 'EPERM', 'link');
-      await expectCode(c.d.lstat(`${dir}/hard`), 'ENOENT', 'the link must not exist');
-      assert.equal((await c.d.stat(`${dir}/f`)).nlink, 1);
-    },
-    { objfsOnly: true },
-  );
-
-  c.it(
-    'mkfifo: EPERM, nothing created',
-    async () => {
-      const dir = await c.dir();
-      await expectCode(c.d.mkfifo(`${dir}/fifo`, 0o644), 'EPERM', 'mkfifo');
-      await expectCode(c.d.lstat(`${dir}/fifo`), 'ENOENT', 'the fifo must not exist');
-      assert.deepEqual(await c.d.readdir(dir), []);
-    },
-    { objfsOnly: true },
-  );
-
-  // On Linux filesystems these work; checking it here keeps the driver methods honest.
-  c.it(
-    'hard link and fifo work on a kernel filesystem',
-    async () => {
-    const dir = await c.dir();
-    await c.d.writeFile(`${dir}/f`, 'x');
-    await c.d.link(`${dir}/f`, `${dir}/hard`);
-    assert.equal((await c.d.stat(`${dir}/f`)).nlink, 2);
-    assert.equal((await c.d.stat(`${dir}/hard`)).ino, (await c.d.stat(`${dir}/f`)).ino);
-    await c.d.mkfifo(`${dir}/fifo`, 0o600);
-    assert.equal((await c.d.lstat(`${dir}/fifo`)).mode & S_IFMT, 0o010000);
-    assert.equal(await codeOf(c.d.unlink(`${dir}/fifo`)), undefined);
-    },
-    { kernelOnly: true },
-  );
-}

@@ -2,7 +2,7 @@
  * The context each conformance case group receives from conformanceSuite (cases.ts).
  */
 import type { TestContext } from 'node:test';
-import type { PosixDriver } from '../conformance/driver.js';
+import type { PosixDriver } from '../../conformance/driver.js';
 
 export interface CaseOptions {
   /** objfs-specific semantics: run only when opts.objfs is true (skipped visibly otherwise). */

@@ -11,9 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import type { DriverStat } from '../conformance/driver.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, expectCode, isRoot, mapLimit, seededBytes, sorted } from './suite-kit.js';
-import type { SuiteCtx } from './suite-ctx.js';
+import type { DriverStat } from '../../conformance/driver.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, expectCode, isRoot, mapLimit, seededBytes, sorted } from '../suite-kit.js';
+import type { SuiteCtx } from './ctx.js';
 
 interface State {
   base: string;
