@@ -86,6 +86,8 @@ export class Vfs {
   private readonly negative = new Map<string, number>();
   private readonly ttlS: number;
   private nextFh = 1;
+  /** Times of directories that have no marker object (stable for the mount). */
+  private readonly mountTime = nowTimespec();
 
   constructor(private readonly opts: VfsOptions) {
     this.store = opts.store;
@@ -159,7 +161,7 @@ export class Vfs {
     let kind: Kind = st.kind;
     if (kind === 'file' && meta.mode !== undefined && kindOfMode(meta.mode) === 'symlink') kind = 'symlink';
     const perm = meta.mode !== undefined ? meta.mode & 0o7777 : kind === 'dir' ? d.dirMode : kind === 'symlink' ? 0o777 : d.fileMode;
-    const mtime = meta.mtime ?? (info ? timespecFromDate(info.lastModified) : nowTimespec());
+    const mtime = meta.mtime ?? (info ? timespecFromDate(info.lastModified) : this.mountTime);
     let n = this.table.getByPath(path);
     if (n && n.kind === kind && this.pinned(n)) return n;
     const attr = this.newAttr(kind, perm, meta.uid ?? d.uid, meta.gid ?? d.gid, kind === 'dir' ? 4096 : (info?.size ?? 0), mtime);
@@ -178,17 +180,37 @@ export class Vfs {
     return n;
   }
 
-  /** Refresh from a listing entry (no user metadata): keep known metadata if the ETag is unchanged. */
+  /**
+   * Refresh from a listing entry, which carries no user metadata. Known metadata is kept while
+   * the object's ETag is unchanged. A directory seen as a common prefix may or may not have a
+   * marker with metadata: a known directory inode is kept; a new one is marked metaKnown=false
+   * so its marker is read (refreshDirMeta) before its attributes are trusted.
+   */
   private applyListed(path: string, kind: 'file' | 'dir', info: ObjectInfo | undefined): Inode {
     const n = this.table.getByPath(path);
-    if (n && (this.pinned(n) || (n.metaKnown && n.etag === info?.etag && (n.kind === kind || (n.kind === 'symlink' && kind === 'file'))))) {
+    if (n && this.pinned(n)) return n;
+    if (n && kind === 'dir' && n.kind === 'dir' && (info === undefined || n.etag === info.etag)) {
+      n.fetchedAt = Date.now();
+      return n;
+    }
+    if (n && kind === 'file' && n.metaKnown && n.etag === info?.etag && (n.kind === 'file' || n.kind === 'symlink')) {
       n.fetchedAt = Date.now();
       return n;
     }
     const st: Exclude<PathStat, undefined> = kind === 'dir' ? { kind: 'dir', marker: info } : { kind: 'file', info: info as ObjectInfo };
     const m = this.apply(path, st);
-    if (kind === 'dir' && info && info.metadata === undefined) m.metaKnown = false; // marker listed, not read
+    if (kind === 'dir') m.metaKnown = false; // the marker (if any) has not been read
     return m;
+  }
+
+  /** Read a directory's marker (if any) for its mode/owner/times. */
+  private async refreshDirMeta(n: Inode, signal?: AbortSignal): Promise<void> {
+    const marker = await this.store.head(n.path + '/', signal).catch((e: unknown) => {
+      if (isStoreError(e, 'NotFound')) return undefined;
+      throw e;
+    });
+    if (this.table.getByPath(n.path) !== n || this.pinned(n)) return;
+    this.apply(n.path, { kind: 'dir', marker });
   }
 
   /** Make sure mode/uid/gid/xattrs come from the object (HEAD when only the listing was seen). */
@@ -661,7 +683,8 @@ export class Vfs {
       const unknown = children.filter((c) => !c.metaKnown && !this.pinned(c));
       await mapLimit(unknown, HEAD_CONCURRENCY, async (c) => {
         try {
-          await this.refresh(c, ctx.signal);
+          if (c.kind === 'dir') await this.refreshDirMeta(c, ctx.signal);
+          else await this.refresh(c, ctx.signal);
         } catch (e) {
           this.log.debug({ key: c.path, err: e }, 'head during readdir failed');
         }
