@@ -258,6 +258,7 @@ describe('stale mount after kill -9', { skip }, () => {
 
       const r = await runCli(['mount', `file://${bucket}`, mp, '--log-level', 'warn'], env);
       assertOneLineFailure(r, /stale/i, 'mount over a stale mount without --force');
+      t.diagnostic(`message: ${r.stderr.trim()}`);
       assert.deepEqual(mountsAt(await readMountinfo(), mp, OBJFS_FSTYPE).map((m) => m.id), [first.mountId], 'only the stale mount is there');
 
       const second = await startMount({ remote: `file://${bucket}`, mountpoint: mp, env, args: ['--force'] });
