@@ -310,6 +310,9 @@ describe('check() and options', () => {
     await writeFile(join(root, 'file'), 'x');
     await rejectsCode(new LocalStore(join(root, 'file')).check(), 'NoSuchBucket');
     await store.check();
+    await writeFile(join(root, '.objfs'), 'a file where the reserved directory belongs');
+    const r = await rejectsCode(store.check(), 'InvalidArgument');
+    assert.match(r.message, /\.objfs is not a directory/);
   });
 
   test('a relative root is refused', () => {

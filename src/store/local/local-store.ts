@@ -129,6 +129,10 @@ export class LocalStore implements ObjectStore {
     } catch (e) {
       throw mapFsError(e, undefined, `${this.description}: cannot read ${this.root}`);
     }
+    const reserved = await lstat(this.layout.reservedDir).catch(() => undefined);
+    if (reserved !== undefined && !reserved.isDirectory()) {
+      throw new StoreError('InvalidArgument', `${this.description}: ${this.layout.reservedDir} is not a directory; objfs reserves that name`);
+    }
   }
 
   async list(opts: ListOptions): Promise<ListPage> {
@@ -175,7 +179,7 @@ export class LocalStore implements ObjectStore {
     checkAborted(opts.signal, key);
     const k = parseLocalKey(key);
     const metadata = copyMetadata(opts.metadata, key);
-    const size = Buffer.isBuffer(body) ? body.length : body.length;
+    const size = body.length;
     if (size > this.limits.maxPartSize) throw new StoreError('TooLarge', `${key}: body of ${size} bytes exceeds ${this.limits.maxPartSize}`, { key });
     if (k.marker) {
       if (size !== 0) throw markerBodyError(key);
