@@ -3,7 +3,7 @@
  * options table (config/options.ts), so flags, env vars, defaults and help never drift apart.
  * Failures the user can fix are printed as one line "objfs: ..." with exit code 1.
  */
-import { Command, Option, CommanderError } from 'commander';
+import { Command, Option, CommanderError, InvalidArgumentError } from 'commander';
 import { MOUNT_OPTIONS, parseValue, type OptionSpec } from '../config/options.js';
 import { mountCommand, UserError } from './mount.js';
 import { unmountCommand } from './unmount.js';
@@ -12,7 +12,14 @@ import { demoCommand } from './demo.js';
 function toOption(spec: OptionSpec): Option {
   const flags = spec.kind === 'boolean' ? `--${spec.flag}` : `--${spec.flag} ${spec.arg ?? '<value>'}`;
   const o = new Option(flags, spec.help).env(spec.env);
-  if (spec.kind !== 'boolean') o.argParser((v: string) => parseValue(spec, v));
+  if (spec.kind !== 'boolean')
+    o.argParser((v: string) => {
+      try {
+        return parseValue(spec, v);
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message.replace(/^--[a-z-]+: /, ''));
+      }
+    });
   if (spec.default !== undefined) o.default(spec.default, spec.defaultText ?? (spec.kind === 'octal' ? '0' + (spec.default as number).toString(8) : String(spec.default)));
   return o;
 }
