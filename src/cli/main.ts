@@ -47,6 +47,15 @@ export function buildProgram(argv: string[]): { program: Command; result: Promis
     resolveResult(await mountCommand(remote, mp, opts, argv.slice(2)));
   });
 
+  program.addHelpText('after', () => {
+    const rows = MOUNT_OPTIONS.map((o) => {
+      const flag = `--${o.flag}${o.arg ? ' ' + o.arg : ''}`;
+      const def = o.defaultText ?? (o.kind === 'octal' ? '0' + (o.default as number).toString(8) : String(o.default ?? '(none)'));
+      return `  ${flag.padEnd(26)} ${o.help} (default: ${def}; env ${o.env})`;
+    });
+    return `\nMount options (objfs mount <remote> <mountpoint> [options]):\n${rows.join('\n')}\n`;
+  });
+
   program
     .command('unmount')
     .alias('umount')

@@ -118,7 +118,7 @@ async function serve(remote: string, mp: string, cfg: MountConfig): Promise<numb
     );
   } catch (e) {
     await store.close().catch(() => undefined);
-    throw new UserError(`cannot mount ${mp}: ${firstLine(e)}`);
+    throw new UserError(firstLine(e).replace(/^objfs: /, ''));
   }
   adapter.attach(session as NativeSession);
 
@@ -156,19 +156,20 @@ async function daemonize(cfg: MountConfig, argv: string[]): Promise<number> {
   const child = spawn(process.execPath, [bin, ...args], { detached: true, stdio: ['ignore', 'ignore', fd, 'ipc'] });
   closeSync(fd);
   return new Promise<number>((res) => {
+    let settled = false;
+    const settle = (code: number, message?: string) => {
+      if (settled) return;
+      settled = true;
+      if (message) process.stderr.write(`objfs: ${message}\n`);
+      res(code);
+    };
     child.on('message', (m: { ready?: boolean; error?: string }) => {
       if (m.ready) {
         child.disconnect();
         child.unref();
-        res(0);
-      } else if (m.error) {
-        process.stderr.write(`objfs: ${m.error}\n`);
-        res(1);
-      }
+        settle(0);
+      } else if (m.error) settle(1, m.error);
     });
-    child.on('exit', (code) => {
-      process.stderr.write(`objfs: the mount process exited (code ${code}) before the mount was ready; see ${logFile}\n`);
-      res(code || 1);
-    });
+    child.on('exit', (code) => settle(code || 1, `the mount process exited (code ${code}) before the mount was ready; see ${logFile}`));
   });
 }

@@ -1,0 +1,109 @@
+/**
+ * Mount options through real mounts served by child processes: --read-only (EROFS up front,
+ * `ro` in the mount table, the bucket untouched), fsname/subtype, --daemon (returns once the mount
+ * is ready; `objfs unmount` ends it), and a mount by an ordinary user through fusermount3.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+import { forceUnmount, requireFuse, startMount } from '../helpers/mount-harness.js';
+import { mountsAt, readMountinfo } from '../helpers/mountinfo.js';
+import { objfsBin } from '../helpers/paths.js';
+
+const run = promisify(execFile);
+
+async function tempBucket(files: Record<string, string>): Promise<{ dir: string; bucket: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'objfs-opt-'));
+  const bucket = join(dir, 'bucket');
+  await mkdir(bucket);
+  for (const [k, v] of Object.entries(files)) {
+    await mkdir(join(bucket, k, '..'), { recursive: true });
+    await writeFile(join(bucket, k), v);
+  }
+  return { dir, bucket, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+async function failsWith(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (e: { code?: string }) => e.code === code, `expected ${code}`);
+}
+
+describe('mount options', () => {
+  it('--read-only: EROFS for every change, ro in the mount table, bucket untouched', async (t) => {
+    if (!requireFuse(t)) return;
+    const b = await tempBucket({ 'f.txt': 'keep', 'd/g.txt': 'also' });
+    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--read-only', '--cache-dir', join(b.dir, 'cache')] });
+    try {
+      const mp = m.mountpoint;
+      const { readFile, writeFile: wf, mkdir: md, rename, unlink, chmod, symlink, utimes, rmdir, truncate } = await import('node:fs/promises');
+      assert.equal((await readFile(join(mp, 'f.txt'))).toString(), 'keep');
+      await failsWith(wf(join(mp, 'new.txt'), 'x'), 'EROFS');
+      await failsWith(wf(join(mp, 'f.txt'), 'x'), 'EROFS');
+      await failsWith(md(join(mp, 'nd')), 'EROFS');
+      await failsWith(rename(join(mp, 'f.txt'), join(mp, 'g.txt')), 'EROFS');
+      await failsWith(unlink(join(mp, 'f.txt')), 'EROFS');
+      await failsWith(rmdir(join(mp, 'd')), 'EROFS');
+      await failsWith(chmod(join(mp, 'f.txt'), 0o600), 'EROFS');
+      await failsWith(symlink('f.txt', join(mp, 'l')), 'EROFS');
+      await failsWith(utimes(join(mp, 'f.txt'), 1, 1), 'EROFS');
+      await failsWith(truncate(join(mp, 'f.txt'), 0), 'EROFS');
+      const entry = mountsAt(await readMountinfo(), mp, 'fuse.objfs')[0];
+      assert.ok(entry, 'mounted');
+      assert.match(entry.options, /(^|,)ro(,|$)/, `mount options ${entry.options}`);
+      assert.match(entry.source, /^objfs:file:\/\//, `fsname ${entry.source}`);
+      assert.deepEqual((await readdir(b.bucket)).filter((n) => n !== '.objfs').sort(), ['d', 'f.txt']);
+    } finally {
+      await m.stop();
+      await b.cleanup();
+    }
+  });
+
+  it('--daemon returns once the mount is ready; objfs unmount ends it and the server exits', async (t) => {
+    if (!requireFuse(t)) return;
+    const b = await tempBucket({ 'hello.txt': 'hi' });
+    const mp = join(b.dir, 'mnt');
+    await mkdir(mp);
+    try {
+      await run(process.execPath, [objfsBin(), 'mount', `file://${b.bucket}`, mp, '--daemon', '--cache-dir', join(b.dir, 'cache')], { timeout: 30_000 });
+      // no waiting: the mount must be usable the moment --daemon returned
+      assert.equal(mountsAt(await readMountinfo(), mp, 'fuse.objfs').length, 1);
+      const { readFile } = await import('node:fs/promises');
+      assert.equal((await readFile(join(mp, 'hello.txt'))).toString(), 'hi');
+      await run(process.execPath, [objfsBin(), 'unmount', mp], { timeout: 30_000 });
+      assert.equal(mountsAt(await readMountinfo(), mp).length, 0);
+    } finally {
+      if (mountsAt(await readMountinfo(), mp).length > 0) await forceUnmount(mp);
+      await b.cleanup();
+    }
+  });
+
+  it('an ordinary user mounts through fusermount3 and owns the files it creates', async (t) => {
+    if (!requireFuse(t)) return;
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to switch to the user nobody');
+      return;
+    }
+    const b = await tempBucket({ 'x.txt': 'x' });
+    const mp = join(b.dir, 'mnt');
+    await mkdir(mp);
+    for (const p of [b.dir, b.bucket, mp, join(b.bucket, 'x.txt')]) await chown(p, 65534, 65534);
+    const asNobody = (cmd: string, args: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', cmd, ...args], { timeout: 30_000, cwd: '/' });
+    try {
+      await asNobody(process.execPath, [objfsBin(), 'mount', `file://${b.bucket}`, mp, '--daemon', '--cache-dir', join(b.dir, 'cache')]);
+      const entry = mountsAt(await readMountinfo(), mp, 'fuse.objfs')[0];
+      assert.ok(entry, 'mounted by nobody');
+      assert.match(entry.superOptions, /user_id=65534/, entry.superOptions);
+      await asNobody('sh', ['-c', `echo made-by-nobody > '${mp}/n.txt'`]);
+      const { stdout } = await asNobody('stat', ['-c', '%u %s', join(mp, 'n.txt')]);
+      assert.equal(stdout.trim(), '65534 15');
+      await asNobody(process.execPath, [objfsBin(), 'unmount', mp]);
+      assert.equal(mountsAt(await readMountinfo(), mp).length, 0);
+    } finally {
+      if (mountsAt(await readMountinfo(), mp).length > 0) await forceUnmount(mp);
+      await b.cleanup();
+    }
+  });
+});
