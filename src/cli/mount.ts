@@ -72,7 +72,35 @@ async function prepare(remote: string, mp: string, cfg: MountConfig): Promise<{ 
 }
 
 async function serve(remote: string, mp: string, cfg: MountConfig): Promise<number> {
+  // Signals are handled from the first moment: one that arrives before the mount exists stops
+  // the start-up (nothing is mounted, nothing to lose); after that it flushes and unmounts.
+  let stopRequested: string | undefined;
+  let onSignal: (sig: string) => void = (sig) => {
+    stopRequested = sig;
+  };
+  const handler = (sig: string) => onSignal(sig);
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  try {
+    return await serveMounted(remote, mp, cfg, () => stopRequested, (h) => (onSignal = h));
+  } finally {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  }
+}
+
+async function serveMounted(
+  remote: string,
+  mp: string,
+  cfg: MountConfig,
+  stopRequested: () => string | undefined,
+  setSignalHandler: (h: (sig: string) => void) => void,
+): Promise<number> {
   const { store, stagingDir } = await prepare(remote, mp, cfg);
+  if (stopRequested()) {
+    await store.close().catch(() => undefined);
+    return 0;
+  }
   const log = createLogger(cfg.logLevel, cfg.logFile);
   const vfs = new Vfs({
     store, log, stagingDir, readOnly: cfg.readOnly, metadataTtlMs: cfg.metadataTtl * 1000,
@@ -132,11 +160,10 @@ async function serve(remote: string, mp: string, cfg: MountConfig): Promise<numb
     log.info({ signal: sig, pending: vfs.openHandles }, 'signal received: uploading pending data, then unmounting');
     void vfs.flushAll().finally(() => session?.unmount());
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  setSignalHandler(onSignal);
+  const early = stopRequested();
+  if (early) onSignal(early);
   const code = await done;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
   log.flush?.();
   return code;
 }
