@@ -9,9 +9,29 @@ import { mountCommand, UserError } from './mount.js';
 import { unmountCommand } from './unmount.js';
 import { demoCommand } from './demo.js';
 
+const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** A boolean whose flag itself starts with "no-" (--no-sign-request): commander reads it as a negation. */
+const isNoFlag = (spec: OptionSpec) => spec.kind === 'boolean' && spec.flag.startsWith('no-');
+
+/** Map commander's view of "--no-x" flags back onto our keys, env var included. */
+function fixNoFlags(opts: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...opts };
+  for (const spec of MOUNT_OPTIONS) {
+    if (!isNoFlag(spec)) continue;
+    const positive = camel(spec.flag.slice(3));
+    const env = process.env[spec.env];
+    out[spec.key] = out[positive] === false || (env !== undefined && parseValue(spec, env) === true);
+    delete out[positive];
+  }
+  return out;
+}
+
 function toOption(spec: OptionSpec): Option {
   const flags = spec.kind === 'boolean' ? `--${spec.flag}` : `--${spec.flag} ${spec.arg ?? '<value>'}`;
-  const o = new Option(flags, spec.help).env(spec.env);
+  const o = new Option(flags, spec.help);
+  if (isNoFlag(spec)) return o; // env handled in fixNoFlags
+  o.env(spec.env);
   if (spec.kind !== 'boolean')
     o.argParser((v: string) => {
       try {
@@ -41,10 +61,10 @@ export function buildProgram(argv: string[]): { program: Command; result: Promis
     .argument('<mountpoint>', 'an existing empty directory');
   for (const spec of MOUNT_OPTIONS) {
     mount.addOption(toOption(spec));
-    if (spec.kind === 'boolean' && spec.default === true) mount.addOption(new Option(`--no-${spec.flag}`).hideHelp());
+    if (spec.kind === 'boolean' && spec.default !== false && !isNoFlag(spec)) mount.addOption(new Option(`--no-${spec.flag}`).hideHelp());
   }
   mount.action(async (remote: string, mp: string, opts: Record<string, unknown>) => {
-    resolveResult(await mountCommand(remote, mp, opts, argv.slice(2)));
+    resolveResult(await mountCommand(remote, mp, fixNoFlags(opts), argv.slice(2)));
   });
 
   program.addHelpText('after', () => {

@@ -105,7 +105,7 @@ async function serveMounted(
   const vfs = new Vfs({
     store, log, stagingDir, readOnly: cfg.readOnly, metadataTtlMs: cfg.metadataTtl * 1000,
     defaults: { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode },
-    headOnReaddir: cfg.readdirHead,
+    headOnReaddir: cfg.readdirHead ?? !remote.startsWith('s3:'),
   });
 
   let session: NativeSession | undefined;

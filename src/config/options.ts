@@ -32,6 +32,13 @@ const cacheHome = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
 const opt = (s: Omit<OptionSpec, 'env'>): OptionSpec => ({ ...s, env: 'OBJFS_' + s.flag.toUpperCase().replace(/-/g, '_') });
 
 export const MOUNT_OPTIONS: readonly OptionSpec[] = [
+  // ---- the remote (s3://)
+  opt({ key: 'endpoint', flag: 'endpoint', arg: '<url>', kind: 'string', default: undefined, defaultText: 'AWS S3 (or AWS_ENDPOINT_URL)', help: 'S3 endpoint URL (MinIO, Ceph, R2, GCS XML API, ...)' }),
+  opt({ key: 'region', flag: 'region', arg: '<region>', kind: 'string', default: undefined, defaultText: 'from the AWS config, else us-east-1', help: 'S3 region' }),
+  opt({ key: 'profile', flag: 'profile', arg: '<name>', kind: 'string', default: undefined, defaultText: 'AWS_PROFILE or default', help: 'AWS shared config/credentials profile' }),
+  opt({ key: 'noSignRequest', flag: 'no-sign-request', kind: 'boolean', default: false, help: 'anonymous access (public buckets): send unsigned requests' }),
+  opt({ key: 'virtualHost', flag: 'virtual-host', kind: 'boolean', default: false, help: 'virtual-hosted-style addressing (bucket.endpoint) instead of path style when an endpoint is given' }),
+  // ---- caching and reading
   opt({ key: 'readOnly', flag: 'read-only', kind: 'boolean', default: false, help: 'mount read-only: every change fails with EROFS before anything is sent' }),
   opt({ key: 'metadataTtl', flag: 'metadata-ttl', arg: '<seconds>', kind: 'number', default: 1, help: 'how long names, attributes and misses are cached before the store is asked again' }),
   opt({ key: 'cacheDir', flag: 'cache-dir', arg: '<dir>', kind: 'string', default: join(cacheHome, 'objfs'), defaultText: '$XDG_CACHE_HOME/objfs', help: 'directory for staged writes (and, later, the block cache)' }),
@@ -39,7 +46,9 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   opt({ key: 'gid', flag: 'gid', arg: '<gid>', kind: 'number', default: gid, defaultText: 'your gid', help: 'group of objects that carry no gid metadata' }),
   opt({ key: 'fileMode', flag: 'file-mode', arg: '<octal>', kind: 'octal', default: 0o644, defaultText: '0644', help: 'permissions of files that carry no mode metadata' }),
   opt({ key: 'dirMode', flag: 'dir-mode', arg: '<octal>', kind: 'octal', default: 0o755, defaultText: '0755', help: 'permissions of directories that carry no mode metadata' }),
-  opt({ key: 'readdirHead', flag: 'readdir-head', kind: 'boolean', default: true, help: 'read each object\'s metadata when listing a directory (exact modes and symlinks; --no-readdir-head uses the listing only)' }),
+  opt({ key: 'cacheSize', flag: 'cache-size', arg: '<MiB>', kind: 'number', default: 1024, help: 'size limit of the disk block cache under --cache-dir, in MiB (0 disables it)' }),
+  opt({ key: 'prefetchMemory', flag: 'prefetch-memory', arg: '<MiB>', kind: 'number', default: 256, help: 'memory for read-ahead shared by all open files, in MiB' }),
+  opt({ key: 'readdirHead', flag: 'readdir-head', kind: 'boolean', default: undefined, defaultText: 'on for file://, off for s3://', help: 'read each object\'s metadata when listing a directory (exact modes and symlinks in ls -l; off: attributes come from the listing itself, one request per 1,000 entries)' }),
   opt({ key: 'allowOther', flag: 'allow-other', kind: 'boolean', default: false, help: 'let other users access the mount (needs user_allow_other in /etc/fuse.conf when not root)' }),
   opt({ key: 'defaultPermissions', flag: 'default-permissions', kind: 'boolean', default: false, help: 'let the kernel check permissions against mode/uid/gid' }),
   opt({ key: 'writebackCache', flag: 'writeback-cache', kind: 'boolean', default: false, help: 'let the kernel cache writes (faster small writes, less exact mtime and close semantics)' }),
@@ -54,6 +63,13 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
 const level = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']);
 
 export const MountConfigSchema = z.object({
+  endpoint: z.string().url().optional(),
+  region: z.string().min(1).optional(),
+  profile: z.string().min(1).optional(),
+  noSignRequest: z.boolean(),
+  virtualHost: z.boolean(),
+  cacheSize: z.number().min(0).max(1 << 30),
+  prefetchMemory: z.number().min(8).max(1 << 20),
   readOnly: z.boolean(),
   metadataTtl: z.number().min(0).max(86_400),
   cacheDir: z.string().min(1),
@@ -61,7 +77,7 @@ export const MountConfigSchema = z.object({
   gid: z.number().int().min(0).max(0xfffffffe),
   fileMode: z.number().int().min(0).max(0o7777),
   dirMode: z.number().int().min(0).max(0o7777),
-  readdirHead: z.boolean(),
+  readdirHead: z.boolean().optional(),
   allowOther: z.boolean(),
   defaultPermissions: z.boolean(),
   writebackCache: z.boolean(),
