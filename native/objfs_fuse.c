@@ -4,15 +4,23 @@
  * src/fuse/native-api.ts. Mechanism only: no filesystem policy here.
  *
  * Life of a session:
- *   mount() -> fuse_session_new + fuse_session_mount -> loop thread runs fuse_session_loop_mt.
+ *   mount() -> fuse_session_new + fuse_session_mount -> loop thread runs fuse_session_loop_mt
+ *   (clone_fd=1, max_threads = opts.maxThreads).
  *   Worker threads queue jobs (ll_ops.c) and wake the JS thread with uv_async_send, only when it
- *   is not already awake. on_async() drains the whole queue in passes, calling dispatch() once per
- *   job inside one handle scope per job and one callback scope per pass (so promise continuations
- *   and nextTicks run after each pass, as after any Node callback).
+ *   is not already awake. drain() (JS thread) empties the queue in passes, calling dispatch() once
+ *   per job inside one handle scope per job and one callback scope per pass (so promise
+ *   continuations and nextTicks run after each pass, as after any Node callback).
+ *   Fast path: the JS thread also polls the session's own fd (uv_poll; O_NONBLOCK, the workers
+ *   read their clone fds) and, when a request is there, runs libfuse's processing itself (pump()):
+ *   the same callbacks queue the job, so nothing else changes, but the request costs one wakeup
+ *   instead of two. After the queue runs dry, drain() keeps polling for up to spin_ns (default
+ *   50 us, yielding the CPU on each turn): a request that follows at once is taken with no wakeup
+ *   at all. Tuning knobs (environment, not part of the contract): OBJFS_FUSE_SPIN_US (0 = off),
+ *   OBJFS_FUSE_NO_FAST_PATH=1, OBJFS_FUSE_CLONE_FD=0 (also disables the fast path).
  *   unmount() starts a lazy unmount on a helper thread; the kernel then ends the connection, the
  *   workers see ENODEV and the loop returns. (The same happens after `fusermount3 -u` or `umount`
  *   from outside.) The loop thread then wakes the JS thread, which answers EIO to every request
- *   still pending, joins the thread, unmounts/destroys the libfuse session, closes the uv handle
+ *   still pending, joins the thread, unmounts/destroys the libfuse session, closes the uv handles
  *   and dispatches DESTROY.
  *   If the environment or the process goes away while mounted (env cleanup hook, atexit), the
  *   session switches to "closing": workers answer EIO themselves and the mount is lazily detached.
@@ -22,6 +30,8 @@
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,8 +44,8 @@
 #include <unistd.h>
 
 #define DRAIN_LIMIT 4096 /* jobs per wakeup before yielding to the rest of the event loop */
-#define REC_LEN 18
-#define DEFAULT_SPIN_US 0
+#define DRAIN_MAX_NS 2000000u /* ... or this long (timers and other handles get their turn) */
+#define DEFAULT_SPIN_US 50
 
 /* Live sessions, for the atexit hook (process.exit() or a crash-exit while mounted). */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -76,7 +86,7 @@ static const char *cap_end(void) {
   return t_cap;
 }
 
-static napi_value throw_error(napi_env env, const char *fmt, ...) {
+napi_value throw_error(napi_env env, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -86,8 +96,6 @@ static napi_value throw_error(napi_env env, const char *fmt, ...) {
   return NULL;
 }
 
-static inline uint64_t du(double d) { return d > 0 && d < 1.8446744073709552e19 ? (uint64_t)d : 0; }
-static inline int64_t di(double d) { return d > -9.2e18 && d < 9.2e18 ? (int64_t)d : 0; }
 
 /* ---------- session memory ---------- */
 
@@ -103,7 +111,7 @@ static void sess_free(sess_t *s) {
   free(s);
 }
 
-static void sess_unref(sess_t *s) {
+void sess_unref(sess_t *s) {
   if (--s->refs == 0) sess_free(s);
 }
 
@@ -145,7 +153,7 @@ static void release_js(sess_t *s) {
 
 /* ---------- claiming a request id (JS thread) ---------- */
 
-static fuse_req_t claim(sess_t *s, uint64_t id) {
+fuse_req_t claim(sess_t *s, uint64_t id) {
   fuse_req_t req = NULL;
   if (!id) return NULL;
   pthread_mutex_lock(&s->mu);
@@ -239,7 +247,6 @@ static void dispatch_job(sess_t *s, napi_env env, napi_value fn, napi_value unde
   napi_close_handle_scope(env, hs);
 }
 
-static void session_finish(sess_t *s);
 static void env_cleanup(void *arg);
 
 /* The loop has ended: answer everything still pending, then finish (or wait for notifications). */
@@ -275,10 +282,13 @@ static void session_ended(sess_t *s) {
   session_finish(s);
 }
 
-static void session_finish(sess_t *s) {
+void session_finish(sess_t *s) {
   napi_env env = s->env;
   napi_handle_scope hs;
   int r = s->loop_result;
+  stop_poll(s);
+  free(s->jsbuf.mem);
+  s->jsbuf.mem = NULL;
   if (s->se) {
     /* The fd is still open here: libfuse polls it, sees the connection gone and skips umount. */
     fuse_session_unmount(s->se);
@@ -319,10 +329,30 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Bounded busy-wait for the next job after the queue ran dry: a request that follows within
- * spin_ns is taken without the worker having to wake this thread (the eventfd write, epoll wakeup
- * and context switch cost more than the request itself). Stops at once when the libuv backend fd
- * has events, so other I/O of the event loop is not delayed. Returns 1 if a job is queued. */
+/* Fast path: take requests straight from the session fd (O_NONBLOCK; the libfuse workers read
+ * their own clone fds) and let libfuse process them on this thread. Our callbacks queue the jobs
+ * as usual, so a request costs one wakeup (this thread, by the kernel) instead of two (a worker,
+ * then this thread). Returns how many requests were taken. */
+static int pump(sess_t *s, int max) {
+  int n = 0;
+  while (s->poll && n < max) {
+    int r = fuse_session_receive_buf(s->se, &s->jsbuf);
+    if (r > 0) {
+      fuse_session_process_buf(s->se, &s->jsbuf);
+      n++;
+      continue;
+    }
+    if (r != -EAGAIN && r != -EINTR) stop_poll(s); /* connection gone (0) or a device error */
+    break;
+  }
+  return n;
+}
+
+/* Bounded wait for the next request after the queue ran dry: one that comes within spin_ns is
+ * taken without any wakeup (the eventfd write, epoll wakeup and context switch cost more than the
+ * request itself). Yields the CPU on every turn, so threads on this CPU (often the very caller
+ * we just answered) still run. Stops at once when the libuv backend has other events, so other
+ * I/O of the event loop is not delayed. Returns 1 if a job is queued. */
 static int spin_for_job(sess_t *s, uv_loop_t *loop) {
   uint64_t deadline = now_ns() + s->spin_ns;
   unsigned n = 0;
@@ -331,23 +361,24 @@ static int spin_for_job(sess_t *s, uv_loop_t *loop) {
   pfd.events = POLLIN;
   for (;;) {
     if (__atomic_load_n(&s->q_head, __ATOMIC_ACQUIRE) != NULL) return 1;
-    if ((++n & 15) == 0) {
+    if (__atomic_load_n(&s->loop_done, __ATOMIC_RELAXED)) return 0;
+    if (pump(s, 1) > 0) return 1;
+    if ((++n & 7) == 0) {
       if (now_ns() >= deadline) return 0;
-      if (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0) return 0;
+      /* Our own device fd is in the backend too; with the fast path it is read above. */
+      if (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0 && !s->poll) return 0;
     }
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    sched_yield();
   }
 }
 
-static void on_async(uv_async_t *h) {
-  sess_t *s = h->data;
+static void drain(sess_t *s, uv_loop_t *loop) {
   napi_env env = s->env;
   napi_handle_scope hs;
   napi_value fn, undef, resource;
   unsigned processed = 0;
   int ended = 0, more = 0;
+  uint64_t t0 = now_ns();
   if (napi_open_handle_scope(env, &hs) != napi_ok) return;
   napi_get_undefined(env, &undef);
   napi_get_reference_value(env, s->dispatch_ref, &fn);
@@ -356,13 +387,14 @@ static void on_async(uv_async_t *h) {
     job_t *list, *j, *next, *intr = NULL;
     napi_callback_scope cs;
     int have_cs;
+    pump(s, 64);
     pthread_mutex_lock(&s->mu);
     list = s->q_head;
     s->q_head = s->q_tail = NULL;
     if (!list) {
       if (s->spin_ns && !s->loop_done && !s->closing) {
         pthread_mutex_unlock(&s->mu);
-        if (spin_for_job(s, h->loop)) continue;
+        if (spin_for_job(s, loop)) continue;
         pthread_mutex_lock(&s->mu);
         if (s->q_head) {
           pthread_mutex_unlock(&s->mu);
@@ -420,14 +452,59 @@ static void on_async(uv_async_t *h) {
       job_free(s, j, 0);
     }
     if (have_cs) napi_close_callback_scope(env, cs);
-    if (processed >= DRAIN_LIMIT) {
+    if (processed >= DRAIN_LIMIT || now_ns() - t0 > DRAIN_MAX_NS) {
       more = 1; /* awake stays set: we wake ourselves after other events had their turn */
       break;
     }
   }
   napi_close_handle_scope(env, hs);
-  if (more) uv_async_send(h);
-  else if (ended) session_ended(s);
+  if (more) {
+    if (s->async) uv_async_send(s->async);
+  } else if (ended) {
+    session_ended(s);
+  }
+}
+
+static void on_async(uv_async_t *h) {
+  sess_t *s = h->data;
+  drain(s, h->loop);
+}
+
+/* The session fd is readable: this thread takes the request itself (see pump). */
+static void on_poll(uv_poll_t *h, int status, int events) {
+  sess_t *s = h->data;
+  (void)events;
+  if (status < 0) {
+    stop_poll(s);
+    return;
+  }
+  pthread_mutex_lock(&s->mu);
+  s->awake = 1; /* workers need not wake us while we drain */
+  pthread_mutex_unlock(&s->mu);
+  drain(s, h->loop);
+}
+
+static void on_poll_closed(uv_handle_t *h) { free(h); }
+
+void stop_poll(sess_t *s) {
+  if (!s->poll) return;
+  uv_poll_stop(s->poll);
+  uv_close((uv_handle_t *)s->poll, on_poll_closed);
+  s->poll = NULL;
+}
+
+/* Enables the fast path when the workers use clone fds (so nobody else reads the session fd). */
+static void start_poll(sess_t *s, uv_loop_t *loop) {
+  int fd = fuse_session_fd(s->se), fl = fcntl(fd, F_GETFL);
+  if (!s->clone_fd || s->no_fast_path || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return;
+  if (!(s->poll = malloc(sizeof(uv_poll_t)))) return;
+  if (uv_poll_init(loop, s->poll, fd) != 0) {
+    free(s->poll);
+    s->poll = NULL;
+    return;
+  }
+  s->poll->data = s;
+  if (uv_poll_start(s->poll, UV_READABLE, on_poll) != 0) stop_poll(s);
 }
 
 /* ---------- loop thread ---------- */
@@ -512,10 +589,13 @@ static void env_cleanup(void *arg) {
     }
   }
   close_async(s);
+  stop_poll(s);
   pthread_mutex_lock(&s->mu);
   s->ended = 1;
   pthread_mutex_unlock(&s->mu);
   if (joined && s->notify_inflight == 0) {
+    free(s->jsbuf.mem);
+    s->jsbuf.mem = NULL;
     fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
     s->se = NULL;
@@ -525,322 +605,7 @@ static void env_cleanup(void *arg) {
   /* else: libfuse threads may still run; the session memory is left to the process exit. */
 }
 
-/* ---------- reply functions (JS thread) ---------- */
-
-#define PROLOGUE(N)                                                          \
-  size_t argc = (N);                                                         \
-  napi_value argv[(N) > 0 ? (N) : 1];                                        \
-  void *cbdata;                                                              \
-  sess_t *s;                                                                 \
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, &cbdata) != napi_ok) return NULL; \
-  s = cbdata
-
-static napi_value js_bool(napi_env env, bool b) {
-  napi_value v;
-  napi_get_boolean(env, b, &v);
-  return v;
-}
-
-static napi_value js_num(napi_env env, double d) {
-  napi_value v;
-  napi_create_double(env, d, &v);
-  return v;
-}
-
-static int get_num(napi_env env, napi_value v, double *d, const char *what) {
-  if (napi_get_value_double(env, v, d) != napi_ok) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "objfs: %s must be a number", what);
-    napi_throw_type_error(env, NULL, msg);
-    return -1;
-  }
-  return 0;
-}
-
-/* A number that is not a valid id maps to 0 (unknown: the reply returns false). */
-static int get_id(napi_env env, napi_value v, uint64_t *id) {
-  double d;
-  if (get_num(env, v, &d, "request id")) return -1;
-  *id = d >= 1 && d <= 9007199254740991.0 && d == floor(d) ? (uint64_t)d : 0;
-  return 0;
-}
-
-static void rec_to_stat(const double *r, struct stat *st) {
-  memset(st, 0, sizeof *st);
-  st->st_ino = du(r[0]);
-  st->st_mode = (mode_t)du(r[4]);
-  st->st_nlink = du(r[5]);
-  st->st_uid = (uid_t)du(r[6]);
-  st->st_gid = (gid_t)du(r[7]);
-  st->st_rdev = du(r[8]);
-  st->st_size = di(r[9]);
-  st->st_blksize = di(r[10]);
-  st->st_blocks = di(r[11]);
-  st->st_atim.tv_sec = di(r[12]);
-  st->st_atim.tv_nsec = di(r[13]);
-  st->st_mtim.tv_sec = di(r[14]);
-  st->st_mtim.tv_nsec = di(r[15]);
-  st->st_ctim.tv_sec = di(r[16]);
-  st->st_ctim.tv_nsec = di(r[17]);
-}
-
-static void rec_to_entry(const double *r, struct fuse_entry_param *e) {
-  memset(e, 0, sizeof *e);
-  e->ino = du(r[0]);
-  e->generation = du(r[1]);
-  e->entry_timeout = r[2] > 0 ? r[2] : 0;
-  e->attr_timeout = r[3] > 0 ? r[3] : 0;
-  rec_to_stat(r, &e->attr);
-}
-
-static void open_flags(struct fuse_file_info *fi, double fh, double flags) {
-  unsigned f = (unsigned)du(flags);
-  memset(fi, 0, sizeof *fi);
-  fi->fh = du(fh);
-  fi->direct_io = (f & 1) != 0;
-  fi->keep_cache = (f & 2) != 0;
-  fi->nonseekable = (f & 4) != 0;
-  fi->cache_readdir = (f & 8) != 0;
-}
-
-static napi_value js_replyErr(napi_env env, napi_callback_info info) {
-  PROLOGUE(2);
-  uint64_t id;
-  double e;
-  fuse_req_t req;
-  if (get_id(env, argv[0], &id) || get_num(env, argv[1], &e, "errno")) return NULL;
-  if (!(e >= 0 && e < 4096 && e == floor(e))) {
-    napi_throw_range_error(env, NULL, "objfs: errno must be an integer in 0..4095");
-    return NULL;
-  }
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  fuse_reply_err(req, (int)e);
-  return js_bool(env, true);
-}
-
-static napi_value js_replyEntry(napi_env env, napi_callback_info info) {
-  PROLOGUE(1);
-  uint64_t id;
-  fuse_req_t req;
-  struct fuse_entry_param e;
-  if (get_id(env, argv[0], &id)) return NULL;
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  rec_to_entry(s->out, &e);
-  fuse_reply_entry(req, &e);
-  return js_bool(env, true);
-}
-
-static napi_value js_replyAttr(napi_env env, napi_callback_info info) {
-  PROLOGUE(1);
-  uint64_t id;
-  fuse_req_t req;
-  struct stat st;
-  if (get_id(env, argv[0], &id)) return NULL;
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  rec_to_stat(s->out, &st);
-  fuse_reply_attr(req, &st, s->out[3] > 0 ? s->out[3] : 0);
-  return js_bool(env, true);
-}
-
-static napi_value js_replyOpen(napi_env env, napi_callback_info info) {
-  PROLOGUE(3);
-  uint64_t id;
-  double fh, flags;
-  fuse_req_t req;
-  struct fuse_file_info fi;
-  if (get_id(env, argv[0], &id) || get_num(env, argv[1], &fh, "fh") || get_num(env, argv[2], &flags, "openFlags"))
-    return NULL;
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  open_flags(&fi, fh, flags);
-  fuse_reply_open(req, &fi);
-  return js_bool(env, true);
-}
-
-static napi_value js_replyCreate(napi_env env, napi_callback_info info) {
-  PROLOGUE(3);
-  uint64_t id;
-  double fh, flags;
-  fuse_req_t req;
-  struct fuse_file_info fi;
-  struct fuse_entry_param e;
-  if (get_id(env, argv[0], &id) || get_num(env, argv[1], &fh, "fh") || get_num(env, argv[2], &flags, "openFlags"))
-    return NULL;
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  open_flags(&fi, fh, flags);
-  rec_to_entry(s->out, &e);
-  fuse_reply_create(req, &e, &fi);
-  return js_bool(env, true);
-}
-
-static napi_value js_replyBuf(napi_env env, napi_callback_info info) {
-  PROLOGUE(4);
-  uint64_t id;
-  void *data;
-  size_t len;
-  double off = 0, n;
-  napi_valuetype t;
-  fuse_req_t req;
-  if (get_id(env, argv[0], &id)) return NULL;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "objfs: replyBuf expects a Buffer");
-    return NULL;
-  }
-  if (argc > 2 && napi_typeof(env, argv[2], &t) == napi_ok && t != napi_undefined && get_num(env, argv[2], &off, "offset"))
-    return NULL;
-  n = (double)len - off;
-  if (argc > 3 && napi_typeof(env, argv[3], &t) == napi_ok && t != napi_undefined && get_num(env, argv[3], &n, "length"))
-    return NULL;
-  if (!(off >= 0 && n >= 0 && off + n <= (double)len && off == floor(off) && n == floor(n))) {
-    napi_throw_range_error(env, NULL, "objfs: replyBuf range is outside the buffer");
-    return NULL;
-  }
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  /* fuse_reply_buf writes synchronously: the Buffer's memory is used directly, no copy. */
-  fuse_reply_buf(req, (const char *)data + (size_t)off, (size_t)n);
-  return js_bool(env, true);
-}
-
-static napi_value js_replyWrite(napi_env env, napi_callback_info info) {
-  PROLOGUE(2);
-  uint64_t id;
-  double n;
-  fuse_req_t req;
-  if (get_id(env, argv[0], &id) || get_num(env, argv[1], &n, "count")) return NULL;
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  fuse_reply_write(req, (size_t)du(n));
-  return js_bool(env, true);
-}
-
-static napi_value js_replyReadlink(napi_env env, napi_callback_info info) {
-  PROLOGUE(2);
-  uint64_t id;
-  size_t len;
-  char stackbuf[1024], *buf = stackbuf;
-  fuse_req_t req;
-  if (get_id(env, argv[0], &id)) return NULL;
-  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "objfs: readlink target must be a string");
-    return NULL;
-  }
-  if (len + 1 > sizeof stackbuf && !(buf = malloc(len + 1))) return throw_error(env, "objfs: out of memory");
-  napi_get_value_string_utf8(env, argv[1], buf, len + 1, &len);
-  req = claim(s, id);
-  if (req) fuse_reply_readlink(req, buf);
-  if (buf != stackbuf) free(buf);
-  return js_bool(env, req != NULL);
-}
-
-static napi_value js_replyStatfs(napi_env env, napi_callback_info info) {
-  PROLOGUE(1);
-  uint64_t id;
-  fuse_req_t req;
-  struct statvfs sv;
-  const double *o;
-  if (get_id(env, argv[0], &id)) return NULL;
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  o = s->out;
-  memset(&sv, 0, sizeof sv);
-  sv.f_bsize = du(o[0]);
-  sv.f_frsize = du(o[1]);
-  sv.f_blocks = du(o[2]);
-  sv.f_bfree = du(o[3]);
-  sv.f_bavail = du(o[4]);
-  sv.f_files = du(o[5]);
-  sv.f_ffree = du(o[6]);
-  sv.f_favail = du(o[7]);
-  sv.f_namemax = du(o[8]);
-  fuse_reply_statfs(req, &sv);
-  return js_bool(env, true);
-}
-
-static napi_value js_replyXattrSize(napi_env env, napi_callback_info info) {
-  PROLOGUE(2);
-  uint64_t id;
-  double n;
-  fuse_req_t req;
-  if (get_id(env, argv[0], &id) || get_num(env, argv[1], &n, "size")) return NULL;
-  if (!(req = claim(s, id))) return js_bool(env, false);
-  fuse_reply_xattr(req, (size_t)du(n));
-  return js_bool(env, true);
-}
-
-static napi_value js_replyDir(napi_env env, napi_callback_info info) {
-  PROLOGUE(6);
-  uint64_t id;
-  double dsize, dfirst;
-  bool is_array = false, plus = false, is_ta = false;
-  uint32_t nnames, n, i, count = 0;
-  napi_typedarray_type tt;
-  size_t rlen, size, used = 0;
-  void *rdata;
-  const double *rec;
-  char *buf, name[1028];
-  fuse_req_t req;
-  if (get_id(env, argv[0], &id) || get_num(env, argv[1], &dsize, "size") || get_num(env, argv[2], &dfirst, "firstOffset"))
-    return NULL;
-  if (napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array) {
-    napi_throw_type_error(env, NULL, "objfs: replyDir names must be an array");
-    return NULL;
-  }
-  napi_get_array_length(env, argv[3], &nnames);
-  if (napi_is_typedarray(env, argv[4], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[4], &tt, &rlen, &rdata, NULL, NULL) != napi_ok || tt != napi_float64_array) {
-    napi_throw_type_error(env, NULL, "objfs: replyDir records must be a Float64Array");
-    return NULL;
-  }
-  napi_get_value_bool(env, argv[5], &plus);
-  rec = rdata;
-  n = nnames;
-  if (rlen / REC_LEN < n) n = (uint32_t)(rlen / REC_LEN);
-  size = dsize > 0 ? (size_t)(dsize < 16777216 ? dsize : 16777216) : 0;
-  if (!(buf = malloc(size ? size : 1))) return throw_error(env, "objfs: out of memory");
-  /* Build the page first (fuse_add_direntry* do not use the request), then claim and reply. */
-  for (i = 0; i < n; i++) {
-    napi_value nv;
-    size_t nl, need;
-    const double *r = rec + (size_t)i * REC_LEN;
-    off_t off = (off_t)di(dfirst + i + 1);
-    if (napi_get_element(env, argv[3], i, &nv) != napi_ok ||
-        napi_get_value_string_utf8(env, nv, name, sizeof name, &nl) != napi_ok) {
-      free(buf);
-      napi_throw_type_error(env, NULL, "objfs: replyDir names must be strings");
-      return NULL;
-    }
-    if (nl >= sizeof name - 1) {
-      free(buf);
-      napi_throw_range_error(env, NULL, "objfs: replyDir name longer than 1024 bytes");
-      return NULL;
-    }
-    if (plus) {
-      struct fuse_entry_param e;
-      rec_to_entry(r, &e);
-      need = fuse_add_direntry_plus(NULL, buf + used, size - used, name, &e, off);
-    } else {
-      struct stat st;
-      memset(&st, 0, sizeof st);
-      st.st_ino = du(r[0]);
-      st.st_mode = (mode_t)du(r[4]);
-      need = fuse_add_direntry(NULL, buf + used, size - used, name, &st, off);
-    }
-    if (need > size - used) break;
-    used += need;
-    count++;
-  }
-  req = claim(s, id);
-  if (req) fuse_reply_buf(req, buf, used);
-  free(buf);
-  return js_num(env, req ? (double)count : -1);
-}
-
-static napi_value js_pending(napi_env env, napi_callback_info info) {
-  PROLOGUE(0);
-  uint32_t n;
-  (void)argv;
-  pthread_mutex_lock(&s->mu);
-  n = s->ended ? 0 : s->npending;
-  pthread_mutex_unlock(&s->mu);
-  return js_num(env, n);
-}
+/* ---------- unmount ---------- */
 
 static void *unmount_thread(void *arg) {
   char *mp = arg;
@@ -879,122 +644,6 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
     pthread_attr_destroy(&attr);
   }
   return undef;
-}
-
-/* ---------- notifications (libuv threadpool) ---------- */
-
-enum { N_INVAL_INODE, N_INVAL_ENTRY, N_DELETE };
-
-typedef struct notify {
-  sess_t *s;
-  int kind;
-  uint64_t a, b;
-  int64_t off, len;
-  char *name;
-  size_t namelen;
-  int result;
-  napi_deferred d;
-  napi_async_work w;
-} notify_t;
-
-static void notify_exec(napi_env env, void *data) {
-  notify_t *n = data;
-  struct fuse_session *se = n->s->se;
-  (void)env;
-  switch (n->kind) {
-    case N_INVAL_INODE: n->result = fuse_lowlevel_notify_inval_inode(se, n->a, n->off, n->len); break;
-    case N_INVAL_ENTRY: n->result = fuse_lowlevel_notify_inval_entry(se, n->a, n->name, n->namelen); break;
-    default: n->result = fuse_lowlevel_notify_delete(se, n->a, n->b, n->name, n->namelen); break;
-  }
-}
-
-static void notify_done(napi_env env, napi_status status, void *data) {
-  notify_t *n = data;
-  sess_t *s = n->s;
-  napi_value v;
-  if (status == napi_cancelled) n->result = -ECANCELED;
-  napi_create_int32(env, n->result, &v);
-  napi_resolve_deferred(env, n->d, v);
-  napi_delete_async_work(env, n->w);
-  free(n->name);
-  free(n);
-  if (--s->notify_inflight == 0 && s->teardown_deferred) {
-    s->teardown_deferred = 0;
-    session_finish(s);
-  }
-  sess_unref(s);
-}
-
-static napi_value notify_start(napi_env env, sess_t *s, int kind, uint64_t a, uint64_t b, int64_t off,
-                               int64_t len, napi_value name) {
-  napi_value promise, rname, v;
-  notify_t *n = calloc(1, sizeof *n);
-  if (!n) return throw_error(env, "objfs: out of memory");
-  n->s = s;
-  n->kind = kind;
-  n->a = a;
-  n->b = b;
-  n->off = off;
-  n->len = len;
-  if (name) {
-    size_t l;
-    if (napi_get_value_string_utf8(env, name, NULL, 0, &l) != napi_ok) {
-      free(n);
-      napi_throw_type_error(env, NULL, "objfs: name must be a string");
-      return NULL;
-    }
-    if (!(n->name = malloc(l + 1))) {
-      free(n);
-      return throw_error(env, "objfs: out of memory");
-    }
-    napi_get_value_string_utf8(env, name, n->name, l + 1, &n->namelen);
-  }
-  if (napi_create_promise(env, &n->d, &promise) != napi_ok) {
-    free(n->name);
-    free(n);
-    return NULL;
-  }
-  if (s->ended || s->loop_done || !s->se) {
-    napi_create_int32(env, -ENOTCONN, &v);
-    napi_resolve_deferred(env, n->d, v);
-    free(n->name);
-    free(n);
-    return promise;
-  }
-  napi_create_string_utf8(env, "objfs:notify", NAPI_AUTO_LENGTH, &rname);
-  if (napi_create_async_work(env, NULL, rname, notify_exec, notify_done, n, &n->w) != napi_ok ||
-      napi_queue_async_work(env, n->w) != napi_ok) {
-    napi_create_int32(env, -ENOMEM, &v);
-    napi_resolve_deferred(env, n->d, v);
-    free(n->name);
-    free(n);
-    return promise;
-  }
-  s->notify_inflight++;
-  s->refs++;
-  return promise;
-}
-
-static napi_value js_notifyInvalInode(napi_env env, napi_callback_info info) {
-  PROLOGUE(3);
-  double ino, off, len;
-  if (get_num(env, argv[0], &ino, "ino") || get_num(env, argv[1], &off, "off") || get_num(env, argv[2], &len, "len"))
-    return NULL;
-  return notify_start(env, s, N_INVAL_INODE, du(ino), 0, di(off), di(len), NULL);
-}
-
-static napi_value js_notifyInvalEntry(napi_env env, napi_callback_info info) {
-  PROLOGUE(2);
-  double parent;
-  if (get_num(env, argv[0], &parent, "parent")) return NULL;
-  return notify_start(env, s, N_INVAL_ENTRY, du(parent), 0, 0, 0, argv[1]);
-}
-
-static napi_value js_notifyDelete(napi_env env, napi_callback_info info) {
-  PROLOGUE(3);
-  double parent, child;
-  if (get_num(env, argv[0], &parent, "parent") || get_num(env, argv[1], &child, "child")) return NULL;
-  return notify_start(env, s, N_DELETE, du(parent), du(child), 0, 0, argv[2]);
 }
 
 /* ---------- mount ---------- */
@@ -1150,6 +799,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   {
     const char *sp = getenv("OBJFS_FUSE_SPIN_US"); /* tuning knob, not part of the contract */
     s->spin_ns = (sp && *sp ? strtoul(sp, NULL, 10) : DEFAULT_SPIN_US) * 1000u;
+    s->no_fast_path = getenv("OBJFS_FUSE_NO_FAST_PATH") != NULL; /* tuning knob */
   }
   {
     const char *cfd = getenv("OBJFS_FUSE_CLONE_FD"); /* benchmarking knob, not part of the contract */
@@ -1210,6 +860,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     goto fail;
   }
   cap_end();
+  start_poll(s, loop);
 
   sigfillset(&all); /* libfuse threads inherit this mask: Node owns the signals */
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -1241,6 +892,7 @@ fail:
   free(real);
   if (s) {
     s->ended = 1;
+    stop_poll(s);
     if (s->se) fuse_session_destroy(s->se);
     s->se = NULL;
     close_async(s);

@@ -1,11 +1,13 @@
 /*
  * objfs native FUSE binding: shared declarations.
  *
- * The addon is mechanism only (see src/fuse/native-api.ts, the contract). Two sides:
- *   - ll_ops.c: libfuse3 low-level callbacks. They run on libfuse worker threads, copy the
+ * The addon is mechanism only (see src/fuse/native-api.ts, the contract). Three files:
+ *   - ll_ops.c: libfuse3 low-level callbacks. They run on libfuse worker threads (and, on the fast
+ *     path, on the JS thread inside fuse_session_process_buf), copy the
  *     request into a job, take a request slot (the id), and queue the job. They never wait on JS.
  *   - objfs_fuse.c: N-API side. mount(), the uv_async drain that calls dispatch() on the JS
- *     thread, the reply functions, notifications (libuv threadpool) and session teardown.
+ *     thread, unmount and session teardown.
+ *   - replies.c: the reply functions and notifications (libuv threadpool) of the session object.
  *
  * Lock and ownership rules (one mutex per session, sess_t.mu):
  *   - mu protects: the job queue and job free list, the slot table (slots, free list, npending),
@@ -29,6 +31,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <stdbool.h>
 
 /* Op codes: must match Op in src/fuse/native-api.ts. */
 enum {
@@ -99,7 +102,10 @@ typedef struct sess {
   unsigned max_write, max_read, max_threads;
   int writeback, clone_fd;
   uint64_t spin_ns;
+  int no_fast_path;
   uv_async_t *async;
+  uv_poll_t *poll;       /* fast path: JS thread reads the session fd (JS thread only) */
+  struct fuse_buf jsbuf; /* its receive buffer */
   /* --- JS thread only --- */
   napi_env env;
   napi_ref dispatch_ref, args_ref, out_ref, resource_ref;
@@ -130,5 +136,48 @@ slot_t *slot_lookup_locked(sess_t *s, uint64_t id);
 int lazy_unmount(const char *mountpoint);
 
 static inline uint64_t make_id(uint64_t gen, uint32_t idx) { return (gen << SLOT_BITS) | idx; }
+
+#define REC_LEN 18 /* doubles per entry/attr record (REC_LEN in native-api.ts) */
+
+static inline uint64_t du(double d) { return d > 0 && d < 1.8446744073709552e19 ? (uint64_t)d : 0; }
+static inline int64_t di(double d) { return d > -9.2e18 && d < 9.2e18 ? (int64_t)d : 0; }
+
+/* objfs_fuse.c (JS thread) */
+fuse_req_t claim(sess_t *s, uint64_t id);
+void sess_unref(sess_t *s);
+void session_finish(sess_t *s);
+void stop_poll(sess_t *s);
+napi_value throw_error(napi_env env, const char *fmt, ...);
+
+/* replies.c: methods of the session object (cb data = sess_t *) */
+napi_value js_replyErr(napi_env env, napi_callback_info info);
+napi_value js_replyEntry(napi_env env, napi_callback_info info);
+napi_value js_replyAttr(napi_env env, napi_callback_info info);
+napi_value js_replyOpen(napi_env env, napi_callback_info info);
+napi_value js_replyCreate(napi_env env, napi_callback_info info);
+napi_value js_replyBuf(napi_env env, napi_callback_info info);
+napi_value js_replyWrite(napi_env env, napi_callback_info info);
+napi_value js_replyReadlink(napi_env env, napi_callback_info info);
+napi_value js_replyStatfs(napi_env env, napi_callback_info info);
+napi_value js_replyXattrSize(napi_env env, napi_callback_info info);
+napi_value js_replyDir(napi_env env, napi_callback_info info);
+napi_value js_pending(napi_env env, napi_callback_info info);
+napi_value js_notifyInvalInode(napi_env env, napi_callback_info info);
+napi_value js_notifyInvalEntry(napi_env env, napi_callback_info info);
+napi_value js_notifyDelete(napi_env env, napi_callback_info info);
+
+#define PROLOGUE(N)                                                          \
+  size_t argc = (N);                                                         \
+  napi_value argv[(N) > 0 ? (N) : 1];                                        \
+  void *cbdata;                                                              \
+  sess_t *s;                                                                 \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &cbdata) != napi_ok) return NULL; \
+  s = cbdata
+
+static inline napi_value js_bool(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
 
 #endif

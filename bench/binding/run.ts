@@ -5,11 +5,15 @@
  * is the cost of the binding (the hop to the JS thread and back).
  *
  * usage: node dist/bench/binding/run.js
- * env: OBJFS_BENCH_ROUNDS (default 5), OBJFS_BENCH_SECONDS per stat run (default 3),
- *      OBJFS_BENCH_READ_GIB (default 4), OBJFS_BENCH_FUSE_THREADS (libfuse max_threads for both, default 2).
- * Rounds alternate which side goes first; each side is mounted, measured and unmounted (always).
- * Prints a table of medians, writes bench/results/binding.json and bench/results/binding.png
- * (gnuplot; installed with apt-get install -y gnuplot-nox if missing).
+ * env: OBJFS_BENCH_ROUNDS (default 5), OBJFS_BENCH_SLICES per workload and round (default 3),
+ *      OBJFS_BENCH_SECONDS per stat slice (default 1), OBJFS_BENCH_READ_GIB per read slice (default 2),
+ *      OBJFS_BENCH_FUSE_THREADS (libfuse max_threads, the same for both; default 2).
+ * Each round mounts both filesystems (fresh processes), then for each workload runs short slices
+ * on C and objfs back to back, alternating which goes first, and unmounts both (always). The
+ * machine is shared, so a ratio is taken per adjacent pair of slices (both saw the same background
+ * load) and the table reports median values and the median of those paired ratios.
+ * Writes bench/results/binding.json and bench/results/binding.png (gnuplot; installed with
+ * apt-get install -y gnuplot-nox if missing).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -42,8 +46,9 @@ const jsMemfs = path.join(here, 'js-memfs.js');
 const resultsDir = path.join(root, 'bench', 'results');
 
 const rounds = Math.max(1, Number(process.env.OBJFS_BENCH_ROUNDS ?? 5) || 5);
-const statSeconds = Math.max(0.5, Number(process.env.OBJFS_BENCH_SECONDS ?? 3) || 3);
-const readBytes = Math.round((Number(process.env.OBJFS_BENCH_READ_GIB ?? 4) || 4) * 1024 ** 3);
+const slices = Math.max(1, Number(process.env.OBJFS_BENCH_SLICES ?? 3) || 3);
+const statSeconds = Math.max(0.2, Number(process.env.OBJFS_BENCH_SECONDS ?? 1) || 1);
+const readBytes = Math.round((Number(process.env.OBJFS_BENCH_READ_GIB ?? 2) || 2) * 1024 ** 3);
 const fuseThreads = Math.max(1, Number(process.env.OBJFS_BENCH_FUSE_THREADS ?? 2) || 2);
 
 function run(cmd: string, args: string[], what: string): string {
@@ -100,27 +105,42 @@ async function unmount(mp: string, child: ChildProcess): Promise<void> {
   if (isMounted(mp)) spawnSync('fusermount3', ['-uz', mp]);
 }
 
-async function measure(side: Side, bins: Record<string, string>): Promise<Record<Workload, number>> {
+interface Mounted {
+  side: Side;
+  mp: string;
+  child: ChildProcess;
+}
+
+async function mountSide(side: Side, bins: Record<string, string>): Promise<Mounted> {
   const mp = fs.mkdtempSync(path.join(os.tmpdir(), `objfs-bench-${side}-`));
   const child =
     side === 'c'
       ? spawn(bins.memfs_ll!, [mp, String(fuseThreads)], { stdio: ['ignore', 'ignore', 'inherit'] })
       : spawn(process.execPath, [jsMemfs, mp, String(fuseThreads)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const m = { side, mp, child };
   try {
     await waitMounted(mp, child);
-    const file = path.join(mp, 'data');
-    const read = Number(run(bins.seqread!, [file, String(readBytes)], `${side} seqread`));
-    const stat1 = Number(run(bins.statloop!, [file, '1', String(statSeconds)], `${side} statloop 1`));
-    const stat4 = Number(run(bins.statloop!, [file, '4', String(statSeconds)], `${side} statloop 4`));
-    return { read, stat1, stat4 };
-  } finally {
-    await unmount(mp, child);
-    try {
-      fs.rmdirSync(mp);
-    } catch {
-      /* left for inspection if still busy */
-    }
+  } catch (e) {
+    await unmountSide(m);
+    throw e;
   }
+  return m;
+}
+
+async function unmountSide(m: Mounted): Promise<void> {
+  await unmount(m.mp, m.child);
+  try {
+    fs.rmdirSync(m.mp);
+  } catch {
+    /* left for inspection if still busy */
+  }
+}
+
+function measure(w: Workload, m: Mounted, bins: Record<string, string>): number {
+  const file = path.join(m.mp, 'data');
+  if (w === 'read') return Number(run(bins.seqread!, [file, String(readBytes)], `${m.side} seqread`));
+  const threads = w === 'stat1' ? '1' : '4';
+  return Number(run(bins.statloop!, [file, threads, String(statSeconds)], `${m.side} statloop ${threads}`));
 }
 
 const median = (xs: number[]): number => {
@@ -148,7 +168,7 @@ function ensureGnuplot(): boolean {
   return r.status === 0;
 }
 
-function chart(rows: { label: string; unit: string; c: number; objfs: number }[], file: string, tmp: string): boolean {
+function chart(rows: { label: string; unit: string; c: number; objfs: number; ratio: number }[], file: string, tmp: string): boolean {
   if (!ensureGnuplot()) {
     console.log('no gnuplot: chart skipped');
     return false;
@@ -156,12 +176,12 @@ function chart(rows: { label: string; unit: string; c: number; objfs: number }[]
   const dat = path.join(tmp, 'binding.dat');
   fs.writeFileSync(
     dat,
-    rows.map((r) => `"${r.label}\\nC ${fmt(r.c, r.unit)}\\nobjfs ${fmt(r.objfs, r.unit)}" 1.0 ${(r.objfs / r.c).toFixed(4)}`).join('\n') + '\n',
+    rows.map((r) => `"${r.label}\\nC ${fmt(r.c, r.unit)}\\nobjfs ${fmt(r.objfs, r.unit)}" 1.0 ${r.ratio.toFixed(4)}`).join('\n') + '\n',
   );
   const script = [
     'set terminal pngcairo size 900,520 font "sans,11"',
     `set output "${file}"`,
-    `set title "objfs binding vs C libfuse3 reference (median of ${rounds} rounds, ${fuseThreads} libfuse threads)"`,
+    `set title "objfs binding vs C libfuse3 reference (median of ${rounds * slices} paired runs, ${fuseThreads} libfuse threads)"`,
     'set style data histograms',
     'set style histogram clustered gap 1',
     'set style fill solid 0.85 border -1',
@@ -192,26 +212,45 @@ async function main(): Promise<void> {
     c: { read: [], stat1: [], stat4: [] },
     objfs: { read: [], stat1: [], stat4: [] },
   };
+  const pairRatios: Record<Workload, number[]> = { read: [], stat1: [], stat4: [] };
   console.log(
-    `binding benchmark: ${rounds} rounds, read ${(readBytes / 1024 ** 3).toFixed(1)} GiB, stat ${statSeconds} s, ` +
+    `binding benchmark: ${rounds} rounds x ${slices} slices, read ${(readBytes / 1024 ** 3).toFixed(1)} GiB, stat ${statSeconds} s, ` +
       `libfuse max_threads ${fuseThreads}, libfuse ${loadNative().libfuseVersion()}, node ${process.version}, ${os.cpus().length} CPUs`,
   );
+  let flip = 0;
   for (let r = 0; r < rounds; r++) {
-    const order: Side[] = r % 2 === 0 ? ['c', 'objfs'] : ['objfs', 'c'];
-    for (const side of order) {
-      const m = await measure(side, bins);
-      for (const w of WORKLOADS) samples[side][w.key].push(m[w.key]);
-      console.log(
-        `round ${r + 1}/${rounds} ${side.padEnd(5)}: read ${m.read.toFixed(2)} GB/s, stat1 ${Math.round(m.stat1)}/s, stat4 ${Math.round(m.stat4)}/s`,
-      );
+    const mounted: Mounted[] = [];
+    try {
+      mounted.push(await mountSide('c', bins));
+      mounted.push(await mountSide('objfs', bins));
+      const [mc, mo] = mounted as [Mounted, Mounted];
+      const line: string[] = [];
+      for (const w of WORKLOADS) {
+        const ratios: number[] = [];
+        for (let k = 0; k < slices; k++) {
+          const first = flip++ % 2 === 0 ? mc : mo;
+          const second = first === mc ? mo : mc;
+          const v: Record<Side, number> = { c: 0, objfs: 0 };
+          v[first.side] = measure(w.key, first, bins);
+          v[second.side] = measure(w.key, second, bins);
+          samples.c[w.key].push(v.c);
+          samples.objfs[w.key].push(v.objfs);
+          ratios.push(v.objfs / v.c);
+        }
+        pairRatios[w.key].push(...ratios);
+        line.push(`${w.key} ${median(ratios).toFixed(2)}x`);
+      }
+      console.log(`round ${r + 1}/${rounds}: objfs/C ${line.join(', ')}`);
+    } finally {
+      for (const m of mounted.reverse()) await unmountSide(m);
     }
   }
   const rows = WORKLOADS.map((w) => {
     const c = median(samples.c[w.key]);
     const objfs = median(samples.objfs[w.key]);
-    return { workload: w.key, label: w.label, unit: w.unit, c, objfs, ratio: objfs / c };
+    return { workload: w.key, label: w.label, unit: w.unit, c, objfs, ratio: median(pairRatios[w.key]) };
   });
-  const head = ['workload', 'C ref (median)', 'objfs (median)', 'ratio objfs/C'];
+  const head = ['workload', 'C ref (median)', 'objfs (median)', 'ratio objfs/C (median of pairs)'];
   const body = rows.map((r) => [r.label, fmt(r.c, r.unit), fmt(r.objfs, r.unit), `${r.ratio.toFixed(2)}x${r.ratio >= 0.7 ? '' : '  (< 0.7)'}`]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
@@ -224,6 +263,7 @@ async function main(): Promise<void> {
   const json = {
     date: new Date().toISOString(),
     rounds,
+    slices,
     statSeconds,
     readBytes,
     fuseThreads,
@@ -233,6 +273,7 @@ async function main(): Promise<void> {
     cpus: os.cpus().length,
     results: rows,
     samples,
+    pairRatios,
   };
   const jsonFile = path.join(resultsDir, 'binding.json');
   fs.writeFileSync(jsonFile, JSON.stringify(json, null, 2) + '\n');
