@@ -1,0 +1,616 @@
+/**
+ * BlockCache: a disk cache of fixed-size blocks of object data (default 1 MiB), keyed by
+ * (object key, ETag, block index), with a hard size limit and LRU eviction. It knows nothing of
+ * files or inodes (it never imports src/vfs); cached-reader.ts reads objects through it.
+ *
+ * Design
+ * - The in-memory index is the source of truth; the disk only mirrors it (layout in
+ *   block-files.ts). `lru` holds the complete ("ready") blocks, least recently used first (Map
+ *   insertion order; a hit re-inserts). `keys` maps keyHash -> etagHash -> index -> Block and also
+ *   holds blocks being written, so a second put of the same block joins the first.
+ * - Validation by ETag: blocks are stored and found under their ETag, so a get never returns a
+ *   block of another version. A get or put for (key, E) takes E as the key's current version and
+ *   drops the key's blocks of every other ETag, except blocks of a pinned (key, ETag) (an open
+ *   file reading its version): those go when it is unpinned, and a get of such a pinned older
+ *   ETag does not change the current one. invalidate(key) drops every block of the key.
+ * - Atomic files: a block is written to tmp/ and renamed into place, and each file name carries
+ *   the CRC-32 of its bytes, checked on every read. A reader therefore gets the whole block or a
+ *   miss, never a partial or stale one. open() deletes tmp/ and anything under blocks/ that is
+ *   not a complete block, and rebuilds the index (LRU order from file mtimes).
+ * - Size limit: `used` counts every byte the cache may have on disk: ready blocks, reservations
+ *   of writes in progress (temp files are never larger), and files whose unlink has not finished
+ *   yet. A put reserves its bytes synchronously, before its first await, and never writes unless
+ *   the reservation fits: used <= maxBytes holds at every moment, and so does the sum of the file
+ *   sizes under blocks/ and tmp/. When the free space is short, the put claims least recently used
+ *   unpinned blocks as victims (removed from the index at once, so no one else reads or claims
+ *   them), waits for their unlinks, and only then writes: their bytes pass to the put instead of
+ *   going back to the pool, so a concurrent put cannot take them in between.
+ * - Failures never throw: a put that cannot make space (everything pinned, block larger than the
+ *   cache) returns false and logs "cache too small" at most once a minute; a write that fails
+ *   (ENOSPC, EDQUOT, EIO, ...) removes its temp file, returns false, counts writeFailures and
+ *   logs the cause (once a minute per errno). Reads then simply go to the store.
+ * - Thrashing: ids of recently evicted blocks are remembered (as many as the cache holds blocks);
+ *   a miss on one of them means the working set does not fit, counted as `refetches` and logged
+ *   with the same once-a-minute warning.
+ *
+ * Locking / ownership
+ * - One process owns the directory (dir-lock.ts); within it, one BlockCache instance. All state
+ *   belongs to the instance; calls come from the one JS thread and interleave only at awaits.
+ * - Every decision that touches accounting or the index (reserve, pick victims, drop, commit) is
+ *   made in one synchronous stretch; awaits happen only around file I/O, on state that the
+ *   stretch before it made private to the caller (a "writing" block, claimed victims).
+ * - A block id is never written while an unlink of the same id is pending (`deleting`), so a
+ *   late unlink cannot remove a newer file.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { silentLogger, type Logger } from '../util/logger.js';
+import {
+  BLOCKS_DIR,
+  CACHE_FORMAT,
+  CONTROL_FILE,
+  TMP_DIR,
+  blockFileName,
+  crc32,
+  errCode,
+  hashEtag,
+  hashKey,
+  keyDirOf,
+  removePath,
+  scanBlocks,
+  unlinkIfExists,
+} from './block-files.js';
+import { DirLock } from './dir-lock.js';
+
+export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
+const WARN_INTERVAL_MS = 60_000;
+
+export interface BlockCacheOptions {
+  dir: string;
+  /** Hard limit of the bytes of cached blocks (and temp files) on disk. */
+  maxBytes: number;
+  /** Block size in bytes (default 1 MiB). Changing it between runs empties the cache. */
+  blockSize?: number;
+  log?: Logger;
+  /** Clock for the once-a-minute warnings (tests). */
+  now?: () => number;
+}
+
+export interface BlockCacheStats {
+  /** Bytes on disk or reserved for writes in progress (never above maxBytes). */
+  bytes: number;
+  /** Complete blocks in the cache. */
+  blocks: number;
+  maxBytes: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  writeFailures: number;
+  /** Misses on blocks evicted recently (the working set does not fit). */
+  refetches: number;
+  /** Bytes of files that could not be deleted (counted in `bytes` until the next open). */
+  stuckBytes: number;
+}
+
+type BlockState = 'writing' | 'ready' | 'gone';
+
+interface Block {
+  readonly id: string; // `${keyHash}/${etagHash}-${index}`
+  readonly keyHash: string;
+  readonly etagHash: string;
+  readonly index: number;
+  readonly size: number;
+  readonly crc: number;
+  state: BlockState;
+  /** A writing block that was invalidated: its file is deleted as soon as it lands. */
+  doomed: boolean;
+  /** Result of the write (writing blocks). */
+  done: Promise<boolean> | undefined;
+}
+
+interface KeyState {
+  /** ETag hash of the last get/put: blocks of other ETags are stale. */
+  current: string | undefined;
+  byEtag: Map<string, Map<number, Block>>;
+}
+
+const validIndex = (i: number): boolean => Number.isSafeInteger(i) && i >= 0;
+
+export class BlockCache {
+  readonly dir: string;
+  readonly blockSize: number;
+  readonly maxBytes: number;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly lock: DirLock;
+  private readonly tmpPrefix = randomBytes(4).toString('hex');
+  private tmpSeq = 0;
+
+  private readonly lru = new Map<string, Block>();
+  private readonly keys = new Map<string, KeyState>();
+  private readonly pins = new Map<string, number>();
+  private readonly deleting = new Map<string, Promise<boolean>>();
+  /** Ids of recently evicted blocks (bounded, oldest first). */
+  private readonly ghosts = new Map<string, true>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private used = 0;
+  private closed = false;
+
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+  private writeFailures = 0;
+  private refetches = 0;
+  private stuckBytes = 0;
+  private lastSmallWarn = Number.NEGATIVE_INFINITY;
+  private smallSuppressed = 0;
+  private readonly failLogAt = new Map<string, { at: number; suppressed: number }>();
+
+  private constructor(opts: Required<Omit<BlockCacheOptions, 'log' | 'now'>> & { log: Logger; now: () => number; lock: DirLock }) {
+    this.dir = opts.dir;
+    this.maxBytes = opts.maxBytes;
+    this.blockSize = opts.blockSize;
+    this.log = opts.log;
+    this.now = opts.now;
+    this.lock = opts.lock;
+  }
+
+  /**
+   * Open (or create) the cache in `dir`: take the directory lock, drop temp and partial files,
+   * rebuild the index from the complete blocks on disk, and evict down to maxBytes if needed.
+   */
+  static async open(opts: BlockCacheOptions): Promise<BlockCache> {
+    const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+    if (!Number.isSafeInteger(blockSize) || blockSize < 1 || blockSize > 2 ** 30) {
+      throw new RangeError(`blockSize must be an integer within 1..${2 ** 30}, not ${blockSize}`);
+    }
+    if (!(Number.isFinite(opts.maxBytes) && opts.maxBytes >= 0)) throw new RangeError(`maxBytes must be a number >= 0, not ${opts.maxBytes}`);
+    const log = opts.log ?? silentLogger();
+    await mkdir(opts.dir, { recursive: true });
+    const { lock, replacedStale } = await DirLock.acquire(opts.dir);
+    try {
+      if (replacedStale) log.info({ dir: opts.dir, pid: replacedStale.pid }, 'block cache: took over the lock of a process that is gone');
+      const cache = new BlockCache({ dir: opts.dir, maxBytes: Math.floor(opts.maxBytes), blockSize, log, now: opts.now ?? Date.now, lock });
+      await cache.load();
+      return cache;
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+
+  private async load(): Promise<void> {
+    const control = join(this.dir, CONTROL_FILE);
+    const wanted = { format: CACHE_FORMAT, blockSize: this.blockSize };
+    const found = await readFile(control, 'utf8').then(
+      (s) => JSON.parse(s) as unknown,
+      () => undefined,
+    );
+    const f = found as Partial<typeof wanted> | undefined;
+    if (f?.format !== wanted.format || f.blockSize !== wanted.blockSize) {
+      if (found !== undefined) this.log.info({ dir: this.dir, found, wanted }, 'block cache: format or block size changed; emptying the cache');
+      await removePath(join(this.dir, BLOCKS_DIR));
+      await writeFile(`${control}.new`, JSON.stringify(wanted));
+      await rename(`${control}.new`, control);
+    }
+    await removePath(join(this.dir, TMP_DIR));
+    await mkdir(join(this.dir, TMP_DIR), { recursive: true });
+    await mkdir(join(this.dir, BLOCKS_DIR), { recursive: true });
+
+    const scan = await scanBlocks(this.dir);
+    scan.blocks.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const s of scan.blocks) {
+      const b = this.newBlock(s.keyHash, s.etagHash, s.index, s.size, s.crc, 'ready');
+      this.addToKey(b);
+      this.lru.set(b.id, b);
+      this.used += b.size;
+    }
+    const before = { blocks: this.lru.size, bytes: this.used };
+    // The limit was lowered since the last run: evict the oldest down to it before serving.
+    let after = this.used;
+    let evicted = 0;
+    for (const b of [...this.lru.values()]) {
+      if (after <= this.maxBytes) break;
+      after -= b.size;
+      this.drop(b);
+      evicted++;
+    }
+    this.evictions += evicted;
+    await Promise.all([...this.deleting.values()]);
+    this.log.info(
+      { dir: this.dir, blocks: this.lru.size, bytes: this.used, maxBytes: this.maxBytes, removed: scan.removed, evicted, found: before },
+      'block cache opened',
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** The block if it is cached under this ETag (whole and verified), else undefined. */
+  async get(key: string, etag: string, index: number): Promise<Buffer | undefined> {
+    if (this.closed || !validIndex(index)) return undefined;
+    const kh = hashKey(key);
+    const eh = hashEtag(etag);
+    this.dropStale(kh, eh, true);
+    const b = this.lookup(kh, eh, index);
+    if (b === undefined || b.state !== 'ready') {
+      this.misses++;
+      if (b === undefined && this.ghosts.delete(`${kh}/${eh}-${index}`)) {
+        this.refetches++;
+        this.warnTooSmall('blocks are evicted and then needed again (thrashing)');
+      }
+      return undefined;
+    }
+    this.touch(b);
+    let data: Buffer;
+    try {
+      data = await readFile(this.pathOf(b));
+    } catch (e) {
+      this.misses++;
+      // Evicted while we read: an ordinary miss. Still indexed: the file went missing or is unreadable.
+      if (b.state === 'ready') {
+        this.log.warn({ dir: this.dir, block: b.id, err: e }, 'block cache: cannot read a cached block; dropping it');
+        this.drop(b);
+      }
+      return undefined;
+    }
+    if (data.length !== b.size || crc32(data) !== b.crc) {
+      this.misses++;
+      if (b.state === 'ready') {
+        this.log.warn({ dir: this.dir, block: b.id, size: data.length, expected: b.size }, 'block cache: cached block is corrupt; dropping it');
+        this.drop(b);
+      }
+      return undefined;
+    }
+    this.hits++;
+    return data;
+  }
+
+  /**
+   * Cache a block. Resolves true once it is on disk (or already was), false when it was not
+   * cached: no space could be made, the write failed, or the block was invalidated meanwhile.
+   * Never rejects. `data` must not be modified until the promise settles.
+   */
+  async put(key: string, etag: string, index: number, data: Buffer): Promise<boolean> {
+    if (this.closed || !validIndex(index) || data.length === 0) return false;
+    const kh = hashKey(key);
+    const eh = hashEtag(etag);
+    this.dropStale(kh, eh, false);
+    for (;;) {
+      const existing = this.lookup(kh, eh, index);
+      if (existing === undefined) break;
+      if (existing.state === 'ready') {
+        this.touch(existing);
+        return true;
+      }
+      if (!existing.doomed) return existing.done ?? false; // the same block is being written
+      await existing.done; // a doomed write of this block: let it leave first
+      if (this.closed) return false;
+    }
+    return this.startWrite(kh, eh, index, data);
+  }
+
+  /** Mark (key, etag) in use: its blocks are never evicted until every returned unpin is called. */
+  pin(key: string, etag: string): () => void {
+    const kh = hashKey(key);
+    const eh = hashEtag(etag);
+    const pid = `${kh}/${eh}`;
+    this.pins.set(pid, (this.pins.get(pid) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.pins.get(pid) ?? 1) - 1;
+      if (n > 0) {
+        this.pins.set(pid, n);
+        return;
+      }
+      this.pins.delete(pid);
+      const ks = this.keys.get(kh);
+      if (ks?.current !== undefined && ks.current !== eh) this.dropEtag(ks, eh);
+    };
+  }
+
+  /**
+   * Drop every block of `key` (any ETag, pinned or not). The index changes at once (later gets
+   * miss); the promise resolves when the files are gone.
+   */
+  async invalidate(key: string): Promise<void> {
+    const kh = hashKey(key);
+    const ks = this.keys.get(kh);
+    if (ks === undefined) return;
+    ks.current = undefined;
+    const waits: Promise<unknown>[] = [];
+    for (const eh of [...ks.byEtag.keys()]) waits.push(...this.dropEtag(ks, eh));
+    await Promise.all(waits);
+  }
+
+  stats(): BlockCacheStats {
+    return {
+      bytes: this.used,
+      blocks: this.lru.size,
+      maxBytes: this.maxBytes,
+      hits: this.hits,
+      misses: this.misses,
+      evictions: this.evictions,
+      writeFailures: this.writeFailures,
+      refetches: this.refetches,
+      stuckBytes: this.stuckBytes,
+    };
+  }
+
+  /** Resolves when no write or deletion is in progress (tests, orderly shutdown). */
+  async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+
+  /** Finish writes and deletions in progress, then release the directory. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settle();
+    await this.lock.release();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private startWrite(kh: string, eh: string, index: number, data: Buffer): Promise<boolean> {
+    const size = data.length;
+    if (size > this.maxBytes) {
+      this.warnTooSmall(`a block of ${size} bytes is larger than the whole cache`);
+      return Promise.resolve(false);
+    }
+    // Synchronous: decide, reserve, claim victims.
+    const take = Math.min(Math.max(this.maxBytes - this.used, 0), size);
+    const victims: Block[] = [];
+    let claimed = 0;
+    if (take < size) {
+      for (const v of this.lru.values()) {
+        if (this.isPinned(v.keyHash, v.etagHash)) continue;
+        victims.push(v);
+        claimed += v.size;
+        if (take + claimed >= size) break;
+      }
+      if (take + claimed < size) {
+        this.warnTooSmall('no space can be freed (the cached blocks belong to open files)');
+        return Promise.resolve(false);
+      }
+    }
+    const b = this.newBlock(kh, eh, index, size, crc32(data), 'writing');
+    this.used += take;
+    const unlinks = victims.map((v) => {
+      this.unindex(v);
+      this.evictions++;
+      this.remember(v.id);
+      return this.unlinkBlock(v, false);
+    });
+    this.addToKey(b);
+    b.done = this.track(this.finishWrite(b, data, take, victims, unlinks));
+    return b.done;
+  }
+
+  private async finishWrite(b: Block, data: Buffer, take: number, victims: Block[], unlinks: Promise<boolean>[]): Promise<boolean> {
+    let held = take;
+    const gone = await Promise.all(unlinks);
+    victims.forEach((v, i) => {
+      if (gone[i]) held += v.size; // else: stuck on disk, stays counted (unlinkBlock did it)
+    });
+    if (held < b.size || b.doomed) {
+      this.used -= held;
+      this.abandon(b);
+      if (!b.doomed) this.writeFailures++;
+      return false;
+    }
+    this.used -= held - b.size; // keep exactly b.size
+    await this.deleting.get(b.id); // an unlink of this very block still pending
+
+    const tmp = join(this.dir, TMP_DIR, `${this.tmpPrefix}-${++this.tmpSeq}`);
+    try {
+      await writeFile(tmp, data, { flag: 'wx' });
+      await this.renameIntoPlace(tmp, b);
+    } catch (e) {
+      const removed = await unlinkIfExists(tmp).then(
+        () => true,
+        () => false,
+      );
+      if (removed) this.used -= b.size;
+      else this.stuckBytes += b.size;
+      this.abandon(b);
+      this.writeFailures++;
+      this.logWriteFailure(e, b);
+      return false;
+    }
+    if (b.doomed) {
+      this.removeFromKey(b);
+      b.state = 'gone';
+      void this.unlinkBlock(b, true);
+      return false;
+    }
+    b.state = 'ready';
+    b.done = undefined;
+    this.lru.set(b.id, b);
+    return true;
+  }
+
+  private async renameIntoPlace(tmp: string, b: Block): Promise<void> {
+    const dir = keyDirOf(this.dir, b.keyHash);
+    const final = join(dir, blockFileName(b.etagHash, b.index, b.crc));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rename(tmp, final);
+        return;
+      } catch (e) {
+        // The key directory is missing (first block of the key, or removed by a cleanup racing us).
+        if (errCode(e) !== 'ENOENT' || attempt >= 3) throw e;
+        await mkdir(dir, { recursive: true });
+      }
+    }
+  }
+
+  /** A writing block that will not become ready (its bytes were already released). */
+  private abandon(b: Block): void {
+    this.removeFromKey(b);
+    b.state = 'gone';
+  }
+
+  /**
+   * Delete a block's file (the block is already out of the index). `release`: give its bytes back
+   * when the file is gone; otherwise the caller (a put that claimed it) takes them over. Resolves
+   * true when the file is gone; a file that cannot be deleted stays counted as stuck.
+   */
+  private unlinkBlock(b: Block, release: boolean): Promise<boolean> {
+    const me: { p?: Promise<boolean> } = {};
+    const prev = this.deleting.get(b.id);
+    me.p = this.track(
+      (async () => {
+        await prev;
+        let ok = true;
+        try {
+          await unlinkIfExists(this.pathOf(b));
+        } catch (e) {
+          ok = false;
+          this.stuckBytes += b.size;
+          this.log.error({ dir: this.dir, block: b.id, err: e }, 'block cache: cannot delete a block file; its space stays counted');
+        }
+        if (ok && release) this.used -= b.size;
+        if (this.deleting.get(b.id) === me.p) this.deleting.delete(b.id);
+        if (ok && !this.keys.has(b.keyHash)) await rmdir(keyDirOf(this.dir, b.keyHash)).catch(() => undefined);
+        return ok;
+      })(),
+    );
+    this.deleting.set(b.id, me.p);
+    return me.p;
+  }
+
+  /** Remove a block from the index and delete its file (a writing block is doomed instead). */
+  private drop(b: Block): Promise<boolean> | undefined {
+    if (b.state === 'writing') {
+      b.doomed = true;
+      return undefined;
+    }
+    if (b.state !== 'ready') return undefined;
+    this.unindex(b);
+    return this.unlinkBlock(b, true);
+  }
+
+  private unindex(b: Block): void {
+    b.state = 'gone';
+    this.lru.delete(b.id);
+    this.removeFromKey(b);
+  }
+
+  /**
+   * A get or put for (kh, eh) makes eh the key's current version and drops the blocks of other,
+   * unpinned ETags. Exception: a get of a pinned ETag that is not current is an open file still
+   * reading its own (older) version; it changes nothing.
+   */
+  private dropStale(kh: string, eh: string, fromGet: boolean): void {
+    const ks = this.keys.get(kh);
+    if (ks === undefined || ks.current === eh) return;
+    if (fromGet && ks.current !== undefined && this.isPinned(kh, eh)) return;
+    ks.current = eh;
+    if (ks.byEtag.size === 0 || (ks.byEtag.size === 1 && ks.byEtag.has(eh))) return;
+    for (const other of [...ks.byEtag.keys()]) {
+      if (other !== eh && !this.isPinned(kh, other)) this.dropEtag(ks, other);
+    }
+  }
+
+  private dropEtag(ks: KeyState, eh: string): Promise<boolean>[] {
+    const blocks = ks.byEtag.get(eh);
+    if (blocks === undefined) return [];
+    const waits: Promise<boolean>[] = [];
+    for (const b of [...blocks.values()]) {
+      const p = this.drop(b);
+      if (p) waits.push(p);
+    }
+    return waits;
+  }
+
+  private isPinned(kh: string, eh: string): boolean {
+    return this.pins.has(`${kh}/${eh}`);
+  }
+
+  private lookup(kh: string, eh: string, index: number): Block | undefined {
+    return this.keys.get(kh)?.byEtag.get(eh)?.get(index);
+  }
+
+  private touch(b: Block): void {
+    this.lru.delete(b.id);
+    this.lru.set(b.id, b);
+  }
+
+  private newBlock(keyHash: string, etagHash: string, index: number, size: number, crc: number, state: BlockState): Block {
+    return { id: `${keyHash}/${etagHash}-${index}`, keyHash, etagHash, index, size, crc, state, doomed: false, done: undefined };
+  }
+
+  private addToKey(b: Block): void {
+    let ks = this.keys.get(b.keyHash);
+    if (ks === undefined) this.keys.set(b.keyHash, (ks = { current: undefined, byEtag: new Map() }));
+    let m = ks.byEtag.get(b.etagHash);
+    if (m === undefined) ks.byEtag.set(b.etagHash, (m = new Map()));
+    m.set(b.index, b);
+  }
+
+  private removeFromKey(b: Block): void {
+    const ks = this.keys.get(b.keyHash);
+    const m = ks?.byEtag.get(b.etagHash);
+    if (ks === undefined || m === undefined || m.get(b.index) !== b) return;
+    m.delete(b.index);
+    if (m.size === 0) ks.byEtag.delete(b.etagHash);
+    if (ks.byEtag.size === 0) this.keys.delete(b.keyHash);
+  }
+
+  private pathOf(b: Block): string {
+    return join(keyDirOf(this.dir, b.keyHash), blockFileName(b.etagHash, b.index, b.crc));
+  }
+
+  /** Remember an evicted id, keeping as many as the cache can hold blocks. */
+  private remember(id: string): void {
+    this.ghosts.delete(id);
+    this.ghosts.set(id, true);
+    const max = Math.max(16, Math.ceil(this.maxBytes / this.blockSize));
+    if (this.ghosts.size > max) {
+      const oldest = this.ghosts.keys().next();
+      if (!oldest.done) this.ghosts.delete(oldest.value);
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const untrack = (): void => {
+      this.inflight.delete(p);
+    };
+    p.then(untrack, untrack);
+    return p;
+  }
+
+  private warnTooSmall(reason: string): void {
+    const now = this.now();
+    if (now - this.lastSmallWarn < WARN_INTERVAL_MS) {
+      this.smallSuppressed++;
+      return;
+    }
+    this.lastSmallWarn = now;
+    const { bytes, blocks, evictions, refetches } = this.stats();
+    this.log.warn(
+      { dir: this.dir, maxBytes: this.maxBytes, bytes, blocks, pinnedObjects: this.pins.size, evictions, refetches, suppressed: this.smallSuppressed },
+      `block cache too small / thrashing: ${reason}; consider a larger cache size`,
+    );
+    this.smallSuppressed = 0;
+  }
+
+  private logWriteFailure(e: unknown, b: Block): void {
+    const code = errCode(e) ?? 'unknown';
+    const now = this.now();
+    const last = this.failLogAt.get(code);
+    if (last !== undefined && now - last.at < WARN_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.failLogAt.set(code, { at: now, suppressed: 0 });
+    const full = code === 'ENOSPC' || code === 'EDQUOT';
+    this.log.warn(
+      { dir: this.dir, block: b.id, code, err: e, suppressed: last?.suppressed ?? 0, writeFailures: this.writeFailures },
+      full ? 'block cache: disk full; block not cached (reads go to the store)' : 'block cache: cannot write a block; not cached (reads go to the store)',
+    );
+  }
+}
