@@ -24,7 +24,9 @@
  *   sizes under blocks/ and tmp/. When the free space is short, the put claims least recently used
  *   unpinned blocks as victims (removed from the index at once, so no one else reads or claims
  *   them), waits for their unlinks, and only then writes: their bytes pass to the put instead of
- *   going back to the pool, so a concurrent put cannot take them in between.
+ *   going back to the pool, so a concurrent put cannot take them in between. When the space is
+ *   only held by deletions in progress (dropped versions, invalidations), a put waits for them
+ *   (a few times at most) instead of giving up.
  * - Failures never throw: a put that cannot make space (everything pinned, block larger than the
  *   cache) returns false and logs "cache too small" at most once a minute; a write that fails
  *   (ENOSPC, EDQUOT, EIO, ...) removes its temp file, returns false, counts writeFailures and
@@ -65,6 +67,8 @@ import { DirLock } from './dir-lock.js';
 
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 const WARN_INTERVAL_MS = 60_000;
+/** How many times a put waits for pending deletions to free space before giving up. */
+const MAX_SPACE_WAITS = 4;
 
 export interface BlockCacheOptions {
   dir: string;
@@ -87,6 +91,8 @@ export interface BlockCacheStats {
   misses: number;
   evictions: number;
   writeFailures: number;
+  /** Puts refused because no space could be made (pinned blocks, writes in progress, too large). */
+  noSpace: number;
   /** Misses on blocks evicted recently (the working set does not fit). */
   refetches: number;
   /** Bytes of files that could not be deleted (counted in `bytes` until the next open). */
@@ -135,6 +141,8 @@ export class BlockCache {
   private readonly ghosts = new Map<string, true>();
   private readonly inflight = new Set<Promise<unknown>>();
   private used = 0;
+  /** Bytes in `used` whose unlink is in progress and that go back to the pool when it ends. */
+  private releasing = 0;
   private closed = false;
 
   private hits = 0;
@@ -142,6 +150,7 @@ export class BlockCache {
   private evictions = 0;
   private writeFailures = 0;
   private refetches = 0;
+  private noSpace = 0;
   private stuckBytes = 0;
   private lastSmallWarn = Number.NEGATIVE_INFINITY;
   private smallSuppressed = 0;
@@ -276,18 +285,23 @@ export class BlockCache {
     const kh = hashKey(key);
     const eh = hashEtag(etag);
     this.dropStale(kh, eh, false);
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) return false;
       const existing = this.lookup(kh, eh, index);
-      if (existing === undefined) break;
-      if (existing.state === 'ready') {
+      if (existing?.state === 'ready') {
         this.touch(existing);
         return true;
       }
-      if (!existing.doomed) return existing.done ?? false; // the same block is being written
-      await existing.done; // a doomed write of this block: let it leave first
-      if (this.closed) return false;
+      if (existing !== undefined && !existing.doomed) return existing.done ?? false; // the same block is being written
+      if (existing !== undefined) {
+        await existing.done; // a doomed write of this block: let it leave first
+        continue;
+      }
+      const r = this.startWrite(kh, eh, index, data, attempt < MAX_SPACE_WAITS);
+      if (r !== 'wait') return r;
+      // The space is held by files being deleted: wait for one to go, then decide again.
+      await Promise.race(this.deleting.values());
     }
-    return this.startWrite(kh, eh, index, data);
   }
 
   /** Mark (key, etag) in use: its blocks are never evicted until every returned unpin is called. */
@@ -334,6 +348,7 @@ export class BlockCache {
       misses: this.misses,
       evictions: this.evictions,
       writeFailures: this.writeFailures,
+      noSpace: this.noSpace,
       refetches: this.refetches,
       stuckBytes: this.stuckBytes,
     };
@@ -353,9 +368,14 @@ export class BlockCache {
 
   // -------------------------------------------------------------------------------------------
 
-  private startWrite(kh: string, eh: string, index: number, data: Buffer): Promise<boolean> {
+  /**
+   * Reserve space (claiming victims) and start writing, all before the first await. 'wait' (only
+   * when `mayWait`): not enough space now, but enough once pending deletions finish.
+   */
+  private startWrite(kh: string, eh: string, index: number, data: Buffer, mayWait: boolean): Promise<boolean> | 'wait' {
     const size = data.length;
     if (size > this.maxBytes) {
+      this.noSpace++;
       this.warnTooSmall(`a block of ${size} bytes is larger than the whole cache`);
       return Promise.resolve(false);
     }
@@ -371,6 +391,8 @@ export class BlockCache {
         if (take + claimed >= size) break;
       }
       if (take + claimed < size) {
+        if (mayWait && this.releasing > 0 && take + claimed + this.releasing >= size) return 'wait';
+        this.noSpace++;
         this.warnTooSmall('no space can be freed (the cached blocks belong to open files)');
         return Promise.resolve(false);
       }
@@ -460,6 +482,7 @@ export class BlockCache {
   private unlinkBlock(b: Block, release: boolean): Promise<boolean> {
     const me: { p?: Promise<boolean> } = {};
     const prev = this.deleting.get(b.id);
+    if (release) this.releasing += b.size;
     me.p = this.track(
       (async () => {
         await prev;
@@ -471,6 +494,7 @@ export class BlockCache {
           this.stuckBytes += b.size;
           this.log.error({ dir: this.dir, block: b.id, err: e }, 'block cache: cannot delete a block file; its space stays counted');
         }
+        if (release) this.releasing -= b.size;
         if (ok && release) this.used -= b.size;
         if (this.deleting.get(b.id) === me.p) this.deleting.delete(b.id);
         if (ok && !this.keys.has(b.keyHash)) await rmdir(keyDirOf(this.dir, b.keyHash)).catch(() => undefined);

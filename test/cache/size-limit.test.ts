@@ -1,0 +1,175 @@
+/**
+ * The size limit holds at every moment: a cache of 8 blocks is fed a working set of 100 blocks
+ * (10 objects, short last blocks, several versions) by random sequential steps and by many
+ * concurrent workers (puts, gets, pins, invalidations). The bytes on disk are measured by walking
+ * the directory (not from stats()) after every step and, during the concurrent phase, at random
+ * points between operations and from an independent sampler loop.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { BlockCache } from '../../src/cache/block-cache.js';
+import { blockData, diskBytes, prng, tempDir } from './helpers.js';
+
+const BS = 4096;
+const MAX = 8 * BS;
+const OBJECTS = 10;
+const BLOCKS_PER_OBJECT = 10;
+/** The last block of object o is short (and of a different length per object). */
+const blockLen = (o: number, i: number): number => (i === BLOCKS_PER_OBJECT - 1 ? 100 + o * 397 : BS);
+
+describe('BlockCache size limit', () => {
+  const dirs: (() => void)[] = [];
+  after(() => dirs.forEach((c) => c()));
+
+  const check = (cache: BlockCache, dir: string, where: string): void => {
+    const d = diskBytes(dir);
+    assert.ok(d.bytes <= MAX, `${where}: ${d.bytes} bytes on disk > maxBytes ${MAX}`);
+    const s = cache.stats();
+    assert.ok(s.bytes <= MAX, `${where}: stats().bytes ${s.bytes} > maxBytes`);
+    assert.ok(d.bytes <= s.bytes, `${where}: disk ${d.bytes} > accounted ${s.bytes}`);
+  };
+
+  const expectBlock = (got: Buffer | undefined, o: number, i: number, version: number, where: string): void => {
+    if (got !== undefined) assert.deepEqual(got, blockData(`obj${o}`, i, blockLen(o, i), version), `${where}: wrong bytes`);
+  };
+
+  test('random sequential steps: never above the limit, data always right', async () => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    const cache = await BlockCache.open({ dir: t.dir, maxBytes: MAX, blockSize: BS });
+    const rand = prng(42);
+    const version = new Array<number>(OBJECTS).fill(0);
+    let hits = 0;
+    for (let step = 0; step < 600; step++) {
+      const o = Math.floor(rand() * OBJECTS);
+      const i = Math.floor(rand() * BLOCKS_PER_OBJECT);
+      const r = rand();
+      const v = version[o]!;
+      if (r < 0.5) {
+        assert.equal(await cache.put(`obj${o}`, `e${v}`, i, blockData(`obj${o}`, i, blockLen(o, i), v)), true, `step ${step}: put`);
+      } else if (r < 0.95) {
+        const got = await cache.get(`obj${o}`, `e${v}`, i);
+        expectBlock(got, o, i, v, `step ${step}`);
+        if (got) hits++;
+      } else if (r < 0.98) {
+        version[o] = v + 1; // the object changed
+      } else {
+        await cache.invalidate(`obj${o}`);
+      }
+      check(cache, t.dir, `step ${step}`);
+    }
+    await cache.settle();
+    const d = diskBytes(t.dir);
+    const s = cache.stats();
+    assert.equal(d.bytes, s.bytes, 'when idle, the accounting equals the disk');
+    assert.equal(d.files, s.blocks);
+    assert.ok(s.evictions > 100, `eviction was exercised (${s.evictions})`);
+    assert.ok(hits > 20, `hits happened (${hits})`);
+    await cache.close();
+  });
+
+  const concurrent = async (workers: number): Promise<{ puts: number; refused: number; noSpace: number }> => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    const cache = await BlockCache.open({ dir: t.dir, maxBytes: MAX, blockSize: BS });
+    const rand = prng(4242);
+    const version = new Array<number>(OBJECTS).fill(0);
+    let samples = 0;
+    let stop = false;
+    const sample = (where: string): void => {
+      samples++;
+      check(cache, t.dir, where);
+    };
+    // An independent sampler: runs whenever the event loop turns, between the workers' steps.
+    const sampler = (async () => {
+      while (!stop) {
+        await new Promise((r) => setImmediate(r));
+        sample('sampler');
+      }
+    })();
+
+    let refused = 0;
+    let puts = 0;
+    const worker = async (w: number): Promise<void> => {
+      for (let n = 0; n < 80; n++) {
+        const o = Math.floor(rand() * OBJECTS);
+        const i = Math.floor(rand() * BLOCKS_PER_OBJECT);
+        const v = version[o]!;
+        const r = rand();
+        if (r < 0.45) {
+          const p = cache.put(`obj${o}`, `e${v}`, i, blockData(`obj${o}`, i, blockLen(o, i), v));
+          puts++;
+          if (rand() < 0.3) sample(`worker ${w} right after put`); // the reservation is made, the write is not
+          if (!(await p)) refused++;
+        } else if (r < 0.85) {
+          const p = cache.get(`obj${o}`, `e${v}`, i);
+          if (rand() < 0.3) sample(`worker ${w} during get`);
+          expectBlock(await p, o, i, v, `worker ${w}`);
+        } else if (r < 0.89) {
+          // An open file: pin for a while (all its cached blocks are then not evictable).
+          const unpin = cache.pin(`obj${o}`, `e${v}`);
+          puts++;
+          if (!(await cache.put(`obj${o}`, `e${v}`, i, blockData(`obj${o}`, i, blockLen(o, i), v)))) refused++;
+          await new Promise((res) => setTimeout(res, rand() * 3));
+          unpin();
+        } else if (r < 0.97) {
+          version[o] = v + 1;
+        } else {
+          const p = cache.invalidate(`obj${o}`);
+          sample(`worker ${w} during invalidate`);
+          await p;
+        }
+        if (rand() < 0.2) sample(`worker ${w} step ${n}`);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
+    } finally {
+      stop = true;
+      await sampler;
+    }
+    await cache.settle();
+    const d = diskBytes(t.dir);
+    const s = cache.stats();
+    assert.equal(d.bytes, s.bytes);
+    assert.equal(d.files, s.blocks);
+    assert.ok(samples > 200, `sampled often (${samples})`);
+    assert.ok(s.evictions > 50, `eviction was exercised (${s.evictions})`);
+    assert.equal(s.writeFailures, 0);
+    assert.equal(s.stuckBytes, 0);
+    assert.ok(s.noSpace <= refused);
+    await cache.close();
+    return { puts, refused, noSpace: s.noSpace };
+  };
+
+  test('puts wait for deletions in progress instead of giving up', async () => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    const cache = await BlockCache.open({ dir: t.dir, maxBytes: MAX, blockSize: BS });
+    for (let i = 0; i < 8; i++) assert.equal(await cache.put('old', 'e', i, blockData('old', i, BS)), true);
+    const inv = cache.invalidate('old'); // 8 unlinks start; their bytes are still counted
+    check(cache, t.dir, 'after invalidate');
+    const puts = Array.from({ length: 8 }, (_, i) => cache.put('new', 'e', i, blockData('new', i, BS)));
+    check(cache, t.dir, 'puts started');
+    assert.deepEqual(await Promise.all(puts), Array(8).fill(true));
+    await inv;
+    check(cache, t.dir, 'done');
+    assert.equal(cache.stats().noSpace, 0);
+    assert.deepEqual(diskBytes(t.dir), { bytes: MAX, files: 8 });
+    await cache.close();
+  });
+
+  test('6 concurrent workers (fewer than the cache has blocks): never above the limit, few refusals', async () => {
+    const { puts, refused, noSpace } = await concurrent(6);
+    // Puts return false when their block is dropped while being written (a newer version or an
+    // invalidation), or when writes in progress and pinned blocks hold all the space (pinned
+    // objects can hold several blocks each, so this happens even with fewer workers than blocks).
+    assert.ok(refused < puts / 4, `refused puts (${refused} of ${puts})`);
+    assert.ok(noSpace < puts / 10, `few puts refused for space (${noSpace} of ${puts})`);
+  });
+
+  test('24 concurrent workers (3x more than the cache has blocks): never above the limit, puts refused', async () => {
+    const { puts, noSpace } = await concurrent(24);
+    assert.ok(noSpace > 0 && noSpace < puts, `some puts refused for space (${noSpace} of ${puts})`);
+  });
+});
