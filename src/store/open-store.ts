@@ -5,27 +5,39 @@
  *   file:///abs/path          LocalStore over that directory (percent-escapes are decoded)
  *   file://localhost/abs/path the same
  *   memory://[name]           a fresh, empty MemoryStore (tests, demos); the name is cosmetic
+ *   s3://bucket[/prefix]      S3Store on that bucket, keys under prefix/ (percent-escapes are
+ *                             decoded); endpoint, region, profile, noSignRequest, timeouts... come
+ *                             from `opts.s3`; credentials from there or the AWS default chain
+ *                             (AWS_ACCESS_KEY_ID..., shared files with the profile, SSO, IMDS)
  *
  * Anything else fails with a one-line Error naming the URL and what is accepted. Remote schemes
- * (s3://, later sftp:// and gs://) get their case in SCHEMES below. The function does no I/O;
+ * (later sftp:// and gs://) get their case in SCHEMES below. The function does no I/O;
  * callers run store.check() to find out whether the remote is usable.
  */
 import { fileURLToPath } from 'node:url';
 import type { ObjectStore } from './object-store.js';
 import { LocalStore } from './local/local-store.js';
 import { MemoryStore } from './memory/memory-store.js';
+import { S3Store } from './s3/s3-store.js';
+import type { S3StoreOptions } from './s3/s3-config.js';
+
+/** S3 settings that are not part of the URL (the URL gives the bucket and the prefix). */
+export type OpenS3Options = Omit<S3StoreOptions, 'bucket' | 'prefix'>;
 
 export interface OpenStoreOptions {
   /** file://: fsync data, sidecars and directories before writes return (default true). */
   durable?: boolean;
+  /** s3://: endpoint, region, profile, noSignRequest, credentials, timeouts, retries. */
+  s3?: OpenS3Options;
 }
 
 type Opener = (url: string, opts: OpenStoreOptions) => ObjectStore;
 
-/** Scheme (with ':') -> constructor. s3:, sftp:, gs: are added here when their stores land. */
+/** Scheme (with ':') -> constructor. sftp:, gs: are added here when their stores land. */
 const SCHEMES: Record<string, Opener> = {
   'file:': openFile,
   'memory:': (url) => new MemoryStore({ description: url }),
+  's3:': openS3,
 };
 
 export function openStore(url: string, opts: OpenStoreOptions = {}): ObjectStore {
@@ -35,7 +47,7 @@ export function openStore(url: string, opts: OpenStoreOptions = {}): ObjectStore
   }
   const opener = SCHEMES[scheme];
   if (opener === undefined) {
-    throw new Error(`unsupported remote ${JSON.stringify(url)}: only file:// (and memory:// for tests) is available in this build`);
+    throw new Error(`unsupported remote ${JSON.stringify(url)}: only file://, s3:// (and memory:// for tests) are available in this build`);
   }
   return opener(url, opts);
 }
@@ -66,4 +78,24 @@ function openFile(url: string, opts: OpenStoreOptions): ObjectStore {
   }
   const opt = opts.durable === undefined ? {} : { durable: opts.durable };
   return new LocalStore(path, opt);
+}
+
+function openS3(url: string, opts: OpenStoreOptions): ObjectStore {
+  const m = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(url);
+  if (m === null) {
+    throw new Error(`malformed S3 URL ${JSON.stringify(url)}: write s3://bucket or s3://bucket/prefix (no query or fragment)`);
+  }
+  const bucket = m[1] ?? '';
+  if (bucket === '') throw new Error(`S3 URL ${JSON.stringify(url)} names no bucket: write s3://bucket[/prefix]`);
+  let prefix: string;
+  try {
+    prefix = decodeURIComponent((m[2] ?? '').replace(/^\/+/, ''));
+  } catch {
+    throw new Error(`malformed S3 URL ${JSON.stringify(url)}: bad percent-escape in the prefix`);
+  }
+  try {
+    return new S3Store({ ...opts.s3, bucket, prefix });
+  } catch (e) {
+    throw new Error(`cannot open ${JSON.stringify(url)}: ${(e as Error).message}`);
+  }
 }
