@@ -22,6 +22,8 @@ import type { ObjectStore } from '../store/object-store.js';
 import { Vfs } from '../vfs/vfs.js';
 import { FuseAdapter } from '../fuse/adapter.js';
 import { loadNative } from '../fuse/native.js';
+import { BlockCache } from '../cache/block-cache.js';
+import { MemoryBudget } from '../read/memory-budget.js';
 import type { NativeSession } from '../fuse/native-api.js';
 
 /** A failure to report as one line (no stack). */
@@ -102,10 +104,23 @@ async function serveMounted(
     return 0;
   }
   const log = createLogger(cfg.logLevel, cfg.logFile);
+  // A local directory is its own cache: the block cache is for remote stores only.
+  let blockCache: BlockCache | undefined;
+  if (cfg.cacheSize > 0 && !remote.startsWith('file:')) {
+    const dir = join(cfg.cacheDir, 'blocks', stagingDir.slice(stagingDir.lastIndexOf('/') + 1));
+    try {
+      blockCache = await BlockCache.open({ dir, maxBytes: Math.floor(cfg.cacheSize * 1024 * 1024), log });
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw new UserError(`cache directory ${dir} is not usable: ${firstLine(e)}`);
+    }
+  }
   const vfs = new Vfs({
     store, log, stagingDir, readOnly: cfg.readOnly, metadataTtlMs: cfg.metadataTtl * 1000,
     defaults: { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode },
     headOnReaddir: cfg.readdirHead ?? !remote.startsWith('s3:'),
+    ...(blockCache ? { blockCache } : {}),
+    readBudget: new MemoryBudget(Math.floor(cfg.prefetchMemory * 1024 * 1024)),
   });
 
   let session: NativeSession | undefined;
@@ -121,6 +136,7 @@ async function serveMounted(
     onDestroy(status) {
       void (async () => {
         const failed = await vfs.flushAll();
+        await blockCache?.close().catch(() => undefined);
         await store.close().catch(() => undefined);
         if (failed.length > 0) {
           log.error({ failed, stagingDir }, 'some files could not be uploaded; their staged copies are kept');

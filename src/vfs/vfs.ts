@@ -28,6 +28,10 @@ import {
   type Defaults, type Kind,
 } from './meta-codec.js';
 import type { Attr, DirEntry, Entry, MaybePromise, OpenResult, RequestContext, SetAttrChanges, StatFs, Timespec } from './types.js';
+import type { BlockCache } from '../cache/block-cache.js';
+import { readThrough } from '../cache/cached-reader.js';
+import { MemoryBudget } from '../read/memory-budget.js';
+import { Prefetcher } from '../read/prefetcher.js';
 
 export interface VfsOptions {
   store: ObjectStore;
@@ -39,6 +43,10 @@ export interface VfsOptions {
   defaults: Defaults;
   /** HEAD objects whose metadata is unknown when a directory is opened (exact modes, symlinks). */
   headOnReaddir: boolean;
+  /** Disk cache of object blocks (reads go through it); none: reads go to the store. */
+  blockCache?: BlockCache;
+  /** Read-ahead memory shared by all open files (default 64 MiB). */
+  readBudget?: MemoryBudget;
 }
 
 const O_ACCMODE = 3;
@@ -61,6 +69,12 @@ interface Handle {
   flags: number;
   /** ETag of the object at open: reads of unstaged data are pinned to it. */
   etag: string | undefined;
+  /** Size of that version. */
+  size: number;
+  /** Read-ahead stream of this handle, made at its first read of stored data. */
+  reader?: Prefetcher;
+  /** Releases the cache pin taken at open (blocks of open files are never evicted). */
+  unpin?: () => void;
 }
 
 interface DirHandle {
@@ -86,6 +100,7 @@ export class Vfs {
   private readonly negative = new Map<string, number>();
   private readonly ttlS: number;
   private nextFh = 1;
+  private readonly budget: MemoryBudget;
   /** Times of directories that have no marker object (stable for the mount). */
   private readonly mountTime = nowTimespec();
 
@@ -94,6 +109,7 @@ export class Vfs {
     this.log = opts.log;
     this.ns = new Namespace(opts.store, opts.log);
     this.ttlS = opts.metadataTtlMs / 1000;
+    this.budget = opts.readBudget ?? new MemoryBudget(64 * 1024 * 1024);
     const now = nowTimespec();
     const root = new Inode(ROOT_INO, '', 'dir', {
       ino: ROOT_INO, mode: S_IFDIR | opts.defaults.dirMode, nlink: 2, uid: opts.defaults.uid, gid: opts.defaults.gid,
@@ -558,7 +574,9 @@ export class Vfs {
 
   private addHandle(n: Inode, flags: number): OpenResult {
     const fh = this.nextFh++;
-    this.handles.set(fh, { ino: n.ino, flags, etag: n.etag });
+    const h: Handle = { ino: n.ino, flags, etag: n.etag, size: n.attr.size };
+    if (!n.local && n.etag && this.opts.blockCache) h.unpin = this.opts.blockCache.pin(n.path, n.etag);
+    this.handles.set(fh, h);
     n.openCount++;
     const keepCache = n.cachedEtag !== undefined && n.cachedEtag === n.etag;
     if (!n.local) n.cachedEtag = n.etag;
@@ -602,11 +620,9 @@ export class Vfs {
     const n = this.inode(h.ino);
     const data = n.data;
     if (data?.staged) return data.mutex.run(() => data.read(size, offset));
-    if (offset >= n.attr.size || size === 0) return Buffer.alloc(0);
-    const end = Math.min(n.attr.size, offset + size) - 1;
+    if (offset >= h.size || size === 0) return Buffer.alloc(0);
     try {
-      const { body } = await this.store.get(n.path, { range: { start: offset, end }, ...(h.etag ? { ifMatch: h.etag } : {}), signal: ctx.signal });
-      return body;
+      return await this.reader(h, n).read(offset, size, ctx.signal);
     } catch (e) {
       if (isStoreError(e, 'PreconditionFailed')) {
         this.log.warn({ key: n.path, etag: h.etag }, 'object changed since it was opened; reopen the file to read the new version');
@@ -614,6 +630,22 @@ export class Vfs {
       }
       throw e;
     }
+  }
+
+  /** The handle's read-ahead stream over the object version seen at open, read through the block cache. */
+  private reader(h: Handle, n: Inode): Prefetcher {
+    if (h.reader) return h.reader;
+    const cache = this.opts.blockCache;
+    const etag = h.etag ?? '';
+    const size = h.size;
+    h.reader = new Prefetcher({
+      size,
+      budget: this.budget,
+      alignment: cache?.blockSize ?? 1,
+      log: this.log,
+      fetch: (start, end, signal) => readThrough({ cache, store: this.store, key: n.path, etag, size, start, end, signal }),
+    });
+    return h.reader;
   }
 
   async write(ctx: RequestContext, fh: number, buf: Buffer, offset: number): Promise<number> {
@@ -645,6 +677,8 @@ export class Vfs {
     const h = this.handles.get(fh);
     if (!h) return;
     this.handles.delete(fh);
+    h.reader?.close();
+    h.unpin?.();
     const n = this.table.get(h.ino);
     if (!n) return;
     n.openCount--;
