@@ -17,6 +17,12 @@
  *   read the kernel is waiting for): it is counted in `borrowed`, never in `used`, so the budget
  *   itself never over-commits and no reader deadlocks behind other files' read-ahead. Borrowing is
  *   bounded by the callers (a prefetcher borrows at most the bytes of reads in flight).
+ * - Reclaim: holders of memory they could give back (a prefetcher's read-ahead on a handle
+ *   nobody has read for a while) register a Reclaimer. When an opportunistic reservation fails,
+ *   the caller may ask `reclaim(n)`, which calls the other reclaimers until n bytes are available;
+ *   each decides for itself what it can drop and releases it through `release`. This keeps idle
+ *   open files (a file manager that read a header and kept the file open) from pinning the budget
+ *   that active readers need.
  * - `peak` is the highest `used` seen, for metrics and tests.
  *
  * Ownership and locking: everything runs on the JS thread and every method is synchronous except
@@ -25,6 +31,9 @@
  * throws: it is an accounting bug, not a condition to tolerate).
  */
 import { StoreError } from '../errors/store-error.js';
+
+/** Gives back memory its owner can spare (through MemoryBudget.release); returns the bytes freed. */
+export type Reclaimer = (wanted: number) => number;
 
 interface Waiter {
   n: number;
@@ -45,6 +54,7 @@ export class MemoryBudget {
   private peakBytes = 0;
   /** FIFO queue of reserve() callers waiting for bytes. */
   private readonly waiters: Waiter[] = [];
+  private readonly reclaimers = new Set<Reclaimer>();
 
   constructor(maxBytes: number) {
     if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new RangeError(`MemoryBudget: maxBytes must be a positive integer, got ${maxBytes}`);
@@ -131,6 +141,28 @@ export class MemoryBudget {
     checkCount(n, 'repay');
     if (n > this.borrowedBytes) throw new RangeError(`MemoryBudget.repay: repaying ${n} bytes but only ${this.borrowedBytes} are borrowed`);
     this.borrowedBytes -= n;
+  }
+
+  /** Register a Reclaimer; returns the function that unregisters it. */
+  addReclaimer(r: Reclaimer): () => void {
+    this.reclaimers.add(r);
+    return () => {
+      this.reclaimers.delete(r);
+    };
+  }
+
+  /**
+   * Ask the reclaimers (except the caller's own) to free memory until `n` bytes are available.
+   * Reserves nothing: the caller tries again. Returns the bytes freed.
+   */
+  reclaim(n: number, except?: Reclaimer): number {
+    checkCount(n, 'reclaim');
+    let freed = 0;
+    for (const r of [...this.reclaimers]) {
+      if (this.available >= n && this.waiters.length === 0) break;
+      if (r !== except) freed += r(n - this.available);
+    }
+    return freed;
   }
 
   private take(n: number): void {

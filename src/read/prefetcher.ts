@@ -27,7 +27,8 @@
  *   to 'random'.
  * - Read-ahead keeps [pos, pos + window) requested. It is issued only when less than half a
  *   window is left ahead, so each issue is at least half a window, split into parts of
- *   ≤ partSize fetched in parallel. Each time the reader consumes a whole window the window
+ *   ≤ partSize fetched in parallel (boundaries rounded to `alignment`, e.g. the block size of the
+ *   cache `fetch` reads through). Each time the reader consumes a whole window the window
  *   doubles, up to min(maxWindow, budget.max / 2).
  *
  * Memory (back-pressure): every byte held (in flight or buffered, not yet consumed) is reserved
@@ -37,7 +38,10 @@
  * otherwise *borrows* (counted in budget.borrowed, never in used): a read the kernel waits for is
  * always served and cannot deadlock behind other handles' read-ahead, and borrowing is bounded by
  * the bytes of reads in flight. A part's bytes are released as soon as the reads have consumed
- * all of it, or it is dropped, fails, or the handle closes.
+ * all of it, or it is dropped, fails, or the handle closes. Before giving up on a reservation a
+ * prefetcher asks the budget to reclaim: other handles with no read in flight for
+ * `idleReclaimMs` drop their buffered read-ahead (and restart at initialWindow when read again),
+ * so files left open after a short read do not keep the budget from active readers.
  *
  * Errors: a failed fetch fails the reads waiting for its bytes with the fetch's own error (e.g.
  * StoreError PreconditionFailed when the object changed), and the part is dropped so later reads
@@ -59,53 +63,13 @@
  */
 import { StoreError } from '../errors/store-error.js';
 import type { Logger } from '../util/logger.js';
-import type { MemoryBudget } from './memory-budget.js';
+import type { MemoryBudget, Reclaimer } from './memory-budget.js';
+import { waitUnlessAborted, type AccessMode, type FetchRange, type PrefetcherOptions, type PrefetchStats } from './types.js';
+
+export type { AccessMode, FetchRange, PrefetcherOptions, PrefetchStats } from './types.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-/** Fetch bytes [start, endInclusive] of the pinned object version. */
-export type FetchRange = (start: number, endInclusive: number, signal: AbortSignal) => Promise<Buffer>;
-
-export interface PrefetcherOptions {
-  /** Object size in bytes (reads are clamped to it). */
-  size: number;
-  fetch: FetchRange;
-  budget: MemoryBudget;
-  /** First read-ahead window (default 1 MiB). */
-  initialWindow?: number;
-  /** Largest read-ahead window (default 64 MiB); also capped at budget.max / 2. */
-  maxWindow?: number;
-  /** Largest byte count of one fetch call (default 8 MiB). */
-  partSize?: number;
-  /** A forward jump up to this far keeps the sequential stream (default 16 MiB). */
-  maxForwardSeek?: number;
-  /** A read starting up to this far before the stream's furthest read still belongs to it (default 4 MiB). */
-  reorderTolerance?: number;
-  log?: Logger;
-}
-
-export type AccessMode = 'sequential' | 'random';
-
-export interface PrefetchStats {
-  /** Bytes received from successful fetch calls. */
-  bytesFetched: number;
-  /** Bytes returned by read(). */
-  bytesServed: number;
-  fetchCalls: number;
-  readAheadCalls: number;
-  demandCalls: number;
-  failedFetches: number;
-  /** Demand bytes fetched outside the budget because it was full (cumulative). */
-  borrowedBytes: number;
-  /** Bytes this handle holds now (reserved + borrowed). */
-  heldBytes: number;
-  /** Current read-ahead window. */
-  window: number;
-  mode: AccessMode;
-  /** Times the stream was reset (backward seek, big jump). */
-  resets: number;
-}
 
 type PartKind = 'ahead' | 'demand';
 
@@ -158,6 +122,14 @@ export class Prefetcher {
   private readonly partSize: number;
   private readonly maxForwardSeek: number;
   private readonly reorderTolerance: number;
+  private readonly alignment: number;
+  private readonly idleReclaimMs: number;
+  private readonly now: () => number;
+  /** Registered with the budget; unregistered by close(). */
+  private readonly reclaimer: Reclaimer;
+  private readonly unregister: () => void;
+  private lastReadAt: number;
+  private activeReads = 0;
   private readonly log: Logger | undefined;
   /** Fires on close(): aborts every waiting read. */
   private readonly closeCtrl = new AbortController();
@@ -198,6 +170,12 @@ export class Prefetcher {
     this.partSize = positiveInt('partSize', opts.partSize, 8 * MiB);
     this.maxForwardSeek = positiveInt('maxForwardSeek', opts.maxForwardSeek, 16 * MiB);
     this.reorderTolerance = positiveInt('reorderTolerance', opts.reorderTolerance, 4 * MiB);
+    this.alignment = positiveInt('alignment', opts.alignment, 1);
+    this.idleReclaimMs = positiveInt('idleReclaimMs', opts.idleReclaimMs, 1000);
+    this.now = opts.now ?? (() => performance.now());
+    this.lastReadAt = this.now();
+    this.reclaimer = () => this.reclaimIdle();
+    this.unregister = opts.budget.addReclaimer(this.reclaimer);
     this.log = opts.log;
     this.window = this.initialWindow;
   }
@@ -214,14 +192,19 @@ export class Prefetcher {
     const end = Math.min(offset + length, this.size);
     if (offset >= end) return Buffer.alloc(0);
 
+    this.lastReadAt = this.now();
     this.observe(offset, end);
     const segs = this.collect(offset, end); // throws a kept read-ahead failure; pins on success
     this.readAhead(); // after the demand parts, so the bytes waited for are requested first
+    this.activeReads++;
     try {
       await this.waitFor(segs, signal);
     } catch (err) {
       this.unpinAll(segs);
       throw err;
+    } finally {
+      this.activeReads--;
+      this.lastReadAt = this.now();
     }
     return this.serve(segs, end - offset);
   }
@@ -230,6 +213,7 @@ export class Prefetcher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.unregister();
     this.closeCtrl.abort();
     for (const p of this.parts.splice(0)) {
       p.removed = true;
@@ -309,10 +293,10 @@ export class Prefetcher {
         continue;
       }
       const gapEnd = Math.min(end, p ? p.start : end);
-      for (const [s, e] of this.pieces(cur, gapEnd)) {
+      for (const [s, e] of this.pieces(cur, gapEnd, 1)) {
         let reserved = 0;
         let borrowed = 0;
-        if (this.budget.tryReserve(e - s)) reserved = e - s;
+        if (this.reserve(e - s)) reserved = e - s;
         else {
           borrowed = e - s;
           this.budget.borrow(borrowed);
@@ -333,7 +317,7 @@ export class Prefetcher {
     if (this.mode !== 'sequential' || this.closed) return;
     const from = Math.max(this.requestedEnd, this.pos);
     if (from >= this.size || this.requestedEnd - this.pos >= this.window / 2) return;
-    const target = Math.min(this.size, this.pos + this.window);
+    const target = Math.min(this.size, this.roundUp(this.pos + this.window));
     let cur = from;
     let i = this.firstEndingAfter(cur);
     while (cur < target) {
@@ -344,8 +328,8 @@ export class Prefetcher {
         continue;
       }
       const gapEnd = Math.min(target, p ? p.start : target);
-      for (const [s, e] of this.pieces(cur, gapEnd)) {
-        if (!this.budget.tryReserve(e - s)) {
+      for (const [s, e] of this.pieces(cur, gapEnd, this.alignment)) {
+        if (!this.reserve(e - s)) {
           this.window = Math.max(this.initialWindow, Math.floor(this.window / 2));
           this.growAt = this.pos + this.window;
           this.log?.debug({ window: this.window, used: this.budget.used, max: this.budget.max }, 'prefetch: memory budget full, window shrinks');
@@ -360,13 +344,46 @@ export class Prefetcher {
     this.requestedEnd = Math.max(this.requestedEnd, cur);
   }
 
-  /** Split [start, end) into near-equal pieces of at most partSize. */
-  private pieces(start: number, end: number): [number, number][] {
+  /** tryReserve, asking idle handles to give memory back if it does not fit. */
+  private reserve(n: number): boolean {
+    if (this.budget.tryReserve(n)) return true;
+    this.budget.reclaim(n, this.reclaimer);
+    return this.budget.tryReserve(n);
+  }
+
+  /** The Reclaimer: an idle handle (no read in flight for idleReclaimMs) drops what it buffered. */
+  private reclaimIdle(): number {
+    if (this.closed || this.activeReads > 0 || this.now() - this.lastReadAt < this.idleReclaimMs) return 0;
+    let freed = 0;
+    for (const p of this.parts.filter((q) => q.pins === 0)) {
+      freed += p.reserved;
+      this.remove(p);
+    }
+    if (freed === 0) return 0;
+    this.requestedEnd = this.pos;
+    this.window = this.initialWindow;
+    this.growAt = this.pos + this.window;
+    this.log?.debug({ freed }, 'prefetch: idle handle gave its read-ahead back under memory pressure');
+    return freed;
+  }
+
+  /** Split [start, end) into near-equal pieces of at most partSize, inner boundaries rounded down to `align`. */
+  private pieces(start: number, end: number, align: number): [number, number][] {
     const n = Math.ceil((end - start) / this.partSize);
     const len = Math.ceil((end - start) / n);
     const out: [number, number][] = [];
-    for (let s = start; s < end; s += len) out.push([s, Math.min(end, s + len)]);
+    for (let s = start; s < end; ) {
+      let e = Math.min(end, s + len);
+      const aligned = Math.floor(e / align) * align;
+      if (e < end && aligned > s) e = aligned;
+      out.push([s, e]);
+      s = e;
+    }
     return out;
+  }
+
+  private roundUp(n: number): number {
+    return Math.ceil(n / this.alignment) * this.alignment;
   }
 
   /** Index of the first part whose end is after `offset`. */
@@ -481,33 +498,20 @@ export class Prefetcher {
   private async waitFor(segs: Segment[], signal: AbortSignal | undefined): Promise<void> {
     const pending = segs.filter((s) => s.part.state !== 'ready').map((s) => s.part.promise);
     if (pending.length > 0) {
-      await new Promise<void>((resolve, reject) => {
-        const signals = signal ? [signal, this.closeCtrl.signal] : [this.closeCtrl.signal];
-        const onAbort = (): void => {
-          cleanup();
-          reject(this.closed ? abortedError('prefetcher closed') : abortedError('read aborted', signal?.reason));
-        };
-        const cleanup = (): void => {
-          for (const s of signals) s.removeEventListener('abort', onAbort);
-        };
-        for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
-        Promise.all(pending).then(
-          () => {
-            cleanup();
-            resolve();
-          },
-          (err: unknown) => {
-            cleanup();
-            reject(err);
-          },
-        );
-      });
+      await waitUnlessAborted(Promise.all(pending), signal ? [signal, this.closeCtrl.signal] : [this.closeCtrl.signal], () =>
+        this.closed ? abortedError('prefetcher closed') : abortedError('read aborted', signal?.reason),
+      );
     }
     if (this.closed) throw abortedError('prefetcher closed');
     if (signal?.aborted) throw abortedError('read aborted', signal.reason);
   }
 
   private serve(segs: Segment[], length: number): Buffer {
+    if (this.closed) {
+      // close() ran between the wait and here and freed the parts
+      this.unpinAll(segs);
+      throw abortedError('prefetcher closed');
+    }
     const slices: Buffer[] = [];
     for (const s of segs) {
       const p = s.part;

@@ -78,6 +78,33 @@ describe('MemoryBudget', () => {
     assert.throws(() => b.repay(1), RangeError);
   });
 
+  it('reclaim asks the other holders to give memory back until the request fits', () => {
+    const b = new MemoryBudget(100);
+    const held = [40, 40];
+    const calls: string[] = [];
+    const mk = (i: number) => (wanted: number) => {
+      calls.push(`r${i}:${wanted}`);
+      const n = held[i]!;
+      held[i] = 0;
+      b.release(n);
+      return n;
+    };
+    b.tryReserve(80);
+    const r0 = mk(0);
+    const r1 = mk(1);
+    b.addReclaimer(r0);
+    const off = b.addReclaimer(r1);
+    const mine = () => 0;
+    b.addReclaimer(mine);
+    assert.equal(b.tryReserve(50), false);
+    assert.equal(b.reclaim(50, mine), 40);
+    assert.deepEqual(calls, ['r0:30'], 'stops as soon as the request fits');
+    assert.equal(b.tryReserve(50), true);
+    off();
+    assert.equal(b.reclaim(100, mine), 0, 'an unregistered reclaimer is not called');
+    assert.deepEqual(calls, ['r0:30', 'r0:90']);
+  });
+
   it('many concurrent reservers never push used over max', async () => {
     const b = new MemoryBudget(1000);
     let maxSeen = 0;

@@ -92,6 +92,43 @@ describe('prefetcher: global memory budget', () => {
     budget.release(32 * MiB);
   });
 
+  it('handles left idle with buffered read-ahead give it back to an active reader under pressure', async () => {
+    let clock = 0;
+    const now = () => clock;
+    const budget = new CheckedBudget(7 * MiB + 512 * KiB);
+    const idle = Array.from({ length: 7 }, (_, i) => {
+      const obj = new FakeObject(32 * MiB, 50 + i);
+      return { obj, pf: new Prefetcher({ size: obj.size, fetch: obj.fetch, budget, now }) };
+    });
+    // each reads its header twice in a row (enough to start read-ahead), then stays open
+    for (const { pf } of idle) {
+      await pf.read(0, 128 * KiB);
+      await pf.read(128 * KiB, 128 * KiB);
+    }
+    assert.equal(budget.used, 7 * MiB, 'each idle handle holds 1 MiB of read-ahead');
+    const obj = new FakeObject(32 * MiB, 60);
+    const active = new Prefetcher({ size: obj.size, fetch: obj.fetch, budget, now });
+    await active.read(0, 128 * KiB);
+    await active.read(128 * KiB, 128 * KiB);
+    assert.equal(active.stats().readAheadCalls, 0, 'not idle long enough yet: nothing reclaimed');
+    clock += 5000;
+    for (let off = 256 * KiB; off < 16 * MiB; off += 128 * KiB) {
+      assert.ok((await active.read(off, 128 * KiB)).equals(obj.expected(off, off + 128 * KiB)));
+    }
+    assert.ok(active.stats().readAheadCalls > 0, 'read-ahead got memory reclaimed from idle handles');
+    assert.ok(idle.some(({ pf }) => pf.stats().heldBytes === 0));
+    // an idle handle that comes back still reads correctly
+    const { pf, obj: o0 } = idle[0]!;
+    for (let off = 256 * KiB; off < 2 * MiB; off += 128 * KiB) {
+      assert.ok((await pf.read(off, 128 * KiB)).equals(o0.expected(off, off + 128 * KiB)));
+    }
+    assert.equal(budget.violations, 0);
+    active.close();
+    for (const h of idle) h.pf.close();
+    assert.equal(budget.used, 0);
+    assert.equal(budget.borrowed, 0);
+  });
+
   it('a handle shrinks its window when the budget runs out and keeps reading correctly', async () => {
     const budget = new CheckedBudget(12 * MiB);
     const obj = new FakeObject(64 * MiB, 33);

@@ -14,13 +14,19 @@ type Op =
   | { kind: 'seq'; reads: number; size: number; inFlight: number }
   | { kind: 'seek'; to: number }
   | { kind: 'random'; offset: number; size: number }
-  | { kind: 'abort'; offset: number };
+  | { kind: 'abort'; offset: number }
+  | { kind: 'parallel'; offsets: number[]; size: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('seq' as const), reads: fc.integer({ min: 1, max: 40 }), size: fc.constantFrom(4 * KiB, 128 * KiB, 1 * MiB, 1000), inFlight: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ kind: fc.constant('seek' as const), to: fc.double({ min: 0, max: 1, noNaN: true }) }),
   fc.record({ kind: fc.constant('random' as const), offset: fc.double({ min: 0, max: 1.01, noNaN: true }), size: fc.integer({ min: 0, max: 300 * KiB }) }),
   fc.record({ kind: fc.constant('abort' as const), offset: fc.double({ min: 0, max: 1, noNaN: true }) }),
+  fc.record({
+    kind: fc.constant('parallel' as const),
+    offsets: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 2, maxLength: 8 }),
+    size: fc.integer({ min: 1, max: 256 * KiB }),
+  }),
 );
 
 describe('prefetcher: model', () => {
@@ -31,7 +37,8 @@ describe('prefetcher: model', () => {
         fc.integer({ min: 1, max: 2 ** 31 }),
         fc.array(opArb, { minLength: 1, maxLength: 25 }),
         fc.constantFrom(2 * MiB, 8 * MiB, 32 * MiB),
-        async (size, seed, ops, budgetBytes) => {
+        fc.boolean(),
+        async (size, seed, ops, budgetBytes, closeWhileReading) => {
           const r = rng(seed);
           const injected = new StoreError('Server', 'injected');
           const obj = new FakeObject(size, seed % 1000, {
@@ -58,6 +65,8 @@ describe('prefetcher: model', () => {
               if (r() < 0.5) ac.abort();
               else setImmediate(() => ac.abort());
               await p;
+            } else if (op.kind === 'parallel') {
+              await Promise.all(op.offsets.map((o) => check(Math.floor(o * size), op.size)));
             } else {
               for (let i = 0; i < op.reads; i += op.inFlight) {
                 const offs = Array.from({ length: op.inFlight }, (_, k) => pos + k * op.size).reverse();
@@ -67,6 +76,14 @@ describe('prefetcher: model', () => {
             }
             assert.equal(budget.violations, 0);
             assert.ok(budget.used <= budget.max);
+          }
+          if (closeWhileReading) {
+            // reads in flight when the handle closes: they finish or fail with Aborted, and
+            // nothing stays held
+            const inFlight = [0, 1, 2, 3].map((k) => check(pos + k * 128 * KiB, 128 * KiB));
+            await new Promise((res) => setTimeout(res, Math.floor(r() * 3)));
+            pf.close();
+            await Promise.all(inFlight);
           }
           pf.close();
           assert.equal(budget.used, 0);

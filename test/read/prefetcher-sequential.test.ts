@@ -56,6 +56,24 @@ describe('prefetcher: sequential reads', () => {
     });
   }
 
+  it('with alignment set to the cache block size, read-ahead parts end on block boundaries', async () => {
+    const obj = new FakeObject(40 * MiB + 5, 8);
+    const budget = new CheckedBudget(256 * MiB);
+    const pf = new Prefetcher({ size: obj.size, fetch: obj.fetch, budget, alignment: 1 * MiB });
+    const readSize = 128 * KiB;
+    for (let off = 0; off < obj.size; off += readSize) {
+      assert.ok((await pf.read(off, readSize)).equals(obj.expected(off, off + readSize)));
+    }
+    const ahead = obj.calls.filter((c) => c.end - c.start + 1 > readSize);
+    assert.ok(ahead.length >= 5);
+    for (const c of ahead) assert.ok((c.end + 1) % MiB === 0 || c.end + 1 === obj.size, `read-ahead ${c.start}-${c.end} not aligned`);
+    assert.ok(obj.calls.every((c) => c.end - c.start + 1 <= 8 * MiB));
+    assertNoOverlap(obj.calls);
+    assert.equal(obj.bytesRequested, obj.size);
+    pf.close();
+    assert.equal(budget.used, 0);
+  });
+
   it('4 concurrent kernel reads arriving out of order are still one sequential stream', async () => {
     const obj = new FakeObject(48 * MiB + 5 * KiB, 3, { delay: (s) => (s % 3) });
     const budget = new CheckedBudget(256 * MiB);
