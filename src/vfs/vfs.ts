@@ -156,6 +156,16 @@ export class Vfs {
     return Date.now() - n.fetchedAt < this.opts.metadataTtlMs;
   }
 
+  /**
+   * Attributes that may be answered without asking the store: local state, or fresh attributes
+   * that came from the object's metadata — or, when listings are trusted (--no-readdir-head, the
+   * S3 default), fresh attributes from a listing (mode/owner then are the defaults until the TTL
+   * expires and a HEAD reads the metadata).
+   */
+  private trusted(n: Inode): boolean {
+    return this.pinned(n) || (this.fresh(n) && (n.metaKnown || !this.opts.headOnReaddir));
+  }
+
   /** State that exists only here and must not be replaced by what the store says. */
   private pinned(n: Inode): boolean {
     return n.local || (n.data?.dirty ?? false) || n.ino === ROOT_INO;
@@ -248,7 +258,7 @@ export class Vfs {
   /** The inode at `path`, from the table if fresh, else from the store; undefined if absent. */
   private async resolve(path: string, signal?: AbortSignal): Promise<Inode | undefined> {
     const n = this.table.getByPath(path);
-    if (n && (this.pinned(n) || (this.fresh(n) && n.metaKnown))) return n;
+    if (n && this.trusted(n)) return n;
     const neg = this.negative.get(path);
     if (!n && neg !== undefined && neg > Date.now()) return undefined;
     const st = await this.ns.stat(path, signal);
@@ -324,7 +334,7 @@ export class Vfs {
     if (!validName(name)) throw fsError('ENOENT');
     const path = joinPath(parent.path, name);
     const n = this.table.getByPath(path);
-    if (n && (this.pinned(n) || (this.fresh(n) && n.metaKnown))) {
+    if (n && this.trusted(n)) {
       n.nlookup++;
       return this.entry(n);
     }
@@ -341,7 +351,7 @@ export class Vfs {
 
   getattr(ctx: RequestContext, ino: number): MaybePromise<Entry> {
     const n = this.inode(ino);
-    if (this.pinned(n) || n.removed || (this.fresh(n) && n.metaKnown)) return this.entry(n);
+    if (n.removed || this.trusted(n)) return this.entry(n);
     return this.refresh(n, ctx.signal).then((m) => this.entry(m));
   }
 
