@@ -98,13 +98,25 @@ export function fmtValue(v: number, unit: WorkloadDef['unit']): string {
   }
 }
 
-export function cell(samples: Samples, errors: Errors, tool: Tool, w: WorkloadDef, rounds: number): string {
+/** Error messages shown under the table, numbered in the order first met. */
+export class Footnotes {
+  readonly list: string[] = [];
+  ref(msg: string): number {
+    const i = this.list.indexOf(msg);
+    if (i >= 0) return i + 1;
+    this.list.push(msg);
+    return this.list.length;
+  }
+}
+
+export function cell(samples: Samples, errors: Errors, tool: Tool, w: WorkloadDef, rounds: number, notes: Footnotes): string {
   const s = samples[tool]?.[w.key] ?? [];
   const e = errors[tool]?.[w.key] ?? [];
   if (!s.length && !e.length) return '';
-  if (!s.length) return `ERR: ${e[0]!.slice(0, 60)}`;
+  const refs = [...new Set(e.map((m) => notes.ref(`${tool}: ${m}`)))].map((n) => `[${n}]`).join('');
+  if (!s.length) return `ERR ${refs}`;
   const v = fmtValue(median(s), w.unit);
-  return e.length ? `${v} (${e.length}/${rounds} failed)` : v;
+  return e.length ? `${v} (${e.length}/${rounds} failed ${refs})` : v;
 }
 
 export function table(head: string[], body: string[][]): string {

@@ -33,7 +33,7 @@ import { Curl, Direct, type S3Target } from './direct.js';
 import { startMinio, type Minio } from './minio.js';
 import { describe, mount, unmount, type MountEnv, type MountTool, type Mounted } from './mounts.js';
 import { dropCaches, firstLine, nowSec, rssSampler, runCmd, StepError } from './proc.js';
-import { chart, CRITERIA, criteriaRows, cell, INFO_RATIOS, ratio, table, WORKLOADS, type Errors, type Samples, type Tool, type Workload } from './report.js';
+import { chart, CRITERIA, criteriaRows, cell, Footnotes, INFO_RATIOS, ratio, table, WORKLOADS, type Errors, type Samples, type Tool, type Workload } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 function packageRoot(): string {
@@ -144,6 +144,7 @@ class Bench {
   private readonly active = new Set<Mounted>();
   private mountSeq = 0;
   private dropWarned = false;
+  private mountFailed: string | undefined;
 
   constructor(
     private readonly env: MountEnv,
@@ -277,12 +278,18 @@ class Bench {
 
   /** Mount fresh, run `body`, always unmount; a mount failure marks every workload of the group. */
   private async group(tool: MountTool, ws: Workload[], body: (m: Mounted, out: string[]) => Promise<void>): Promise<void> {
+    if (this.mountFailed) {
+      // same tool, same round: the mount failed a moment ago; do not wait for it again
+      for (const w of ws) ((this.errors[tool] ??= {})[w] ??= []).push(this.mountFailed);
+      return;
+    }
     this.cold();
     let m: Mounted;
     try {
       m = await mount(tool, this.env, this.mountSeq++);
     } catch (e) {
-      this.fail(tool, ws, firstLine(e));
+      this.mountFailed = firstLine(e);
+      this.fail(tool, ws, this.mountFailed);
       return;
     }
     this.active.add(m);
@@ -299,6 +306,7 @@ class Bench {
 
   async runMount(tool: MountTool, round: number): Promise<void> {
     const seed = 1000 + round;
+    this.mountFailed = undefined;
     const rec = (out: string[], w: Workload, v: number, shown: string) => {
       this.record(tool, w, v);
       out.push(shown);
@@ -458,9 +466,11 @@ async function main(): Promise<void> {
 function report(bench: Bench, tools: Tool[], target: S3Target, vers: Record<string, string>, seconds: number, tmp: string): void {
   const { samples, errors } = bench;
   const head = ['workload (median)', ...tools];
-  const body = WORKLOADS.map((w) => [w.label, ...tools.map((t) => cell(samples, errors, t, w, rounds))]).filter((row) => row.slice(1).some(Boolean));
+  const foot = new Footnotes();
+  const body = WORKLOADS.map((w) => [w.label, ...tools.map((t) => cell(samples, errors, t, w, rounds, foot))]).filter((row) => row.slice(1).some(Boolean));
   console.log(`\nS3 read benchmark, ${rounds} rounds (${(seconds / 60).toFixed(1)} min), MinIO on 127.0.0.1 (tmpfs), ${vers.cpus} CPUs, node ${vers.node}`);
   console.log(table(head, body));
+  foot.list.forEach((m, i) => console.log(`[${i + 1}] ${m}`));
   const crit = criteriaRows(samples);
   console.log('\nacceptance ratios (ratio of medians)');
   console.log(table(['criterion', 'value', 'goal', 'result'], crit.map((c) => c.row)));
