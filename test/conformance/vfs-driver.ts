@@ -71,6 +71,7 @@ export interface VfsDriverOptions {
   store: ObjectStore;
   readOnly?: boolean;
   metadataTtlMs?: number;
+  headOnReaddir?: boolean;
 }
 
 export class VfsDriver implements PosixDriver {
@@ -97,7 +98,7 @@ export class VfsDriver implements PosixDriver {
       readOnly: this.opts.readOnly ?? false,
       metadataTtlMs: this.opts.metadataTtlMs ?? 1000,
       defaults: { uid: ctx.uid, gid: ctx.gid, fileMode: 0o644, dirMode: 0o755 },
-      headOnReaddir: true,
+      headOnReaddir: this.opts.headOnReaddir ?? true,
     });
   }
 

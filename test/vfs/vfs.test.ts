@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { VfsDriver } from '../conformance/vfs-driver.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { ROOT_INO } from '../../src/vfs/inode-table.js';
+import { FaultyStore } from '../../src/store/faulty/faulty-store.js';
 import type { RequestContext } from '../../src/vfs/types.js';
 
 const ctx: RequestContext = { uid: 0, gid: 0, pid: 0, signal: undefined };
@@ -147,5 +148,38 @@ describe('vfs: read-only', () => {
       assert.equal(JSON.stringify((await s.list({})).objects.map((o) => [o.key, o.etag])), before);
       assert.equal((await d.readFile('/f')).toString(), 'x');
     });
+  });
+});
+
+describe('vfs: attributes from listings (S3 default)', () => {
+  it('with listings trusted, readdir + stat of 1,000 files costs one LIST page per 1,000 entries and no HEAD', async () => {
+    const inner = new MemoryStore();
+    for (let i = 0; i < 1000; i++) await inner.put(`big/f${String(i).padStart(4, '0')}`, Buffer.alloc(i % 7), { metadata: { mode: '33216' } });
+    const store = new FaultyStore(inner);
+    const d = await VfsDriver.create({ store, headOnReaddir: false, metadataTtlMs: 60_000 });
+    try {
+      await d.stat('/big');
+      const before = store.stats().calls;
+      const names = await d.readdir('/big');
+      assert.equal(names.length, 1000);
+      for (const n of names.slice(0, 100)) assert.equal((await d.stat(`/big/${n}`)).size, Number(n.slice(1)) % 7);
+      const after = store.stats().calls;
+      assert.equal((after.head ?? 0) - (before.head ?? 0), 0, 'no HEAD per file');
+      assert.equal((after.list ?? 0) - (before.list ?? 0), 1, 'one listing page');
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('with --readdir-head, modes stored as metadata show in the listing attributes', async () => {
+    const store = new MemoryStore();
+    await store.put('f', Buffer.from('x'), { metadata: { mode: String(0o100600) } });
+    const d = await VfsDriver.create({ store, headOnReaddir: true });
+    try {
+      await d.readdir('/');
+      assert.equal((await d.stat('/f')).mode & 0o7777, 0o600);
+    } finally {
+      await d.cleanup();
+    }
   });
 });
