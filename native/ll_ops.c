@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <time.h>
 
 #define JOB_FREE_MAX 512
 
@@ -181,6 +182,34 @@ static void on_interrupt(fuse_req_t req, void *data) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* While the JS thread is draining and reading the session fd itself (fast path), a worker that
+ * just queued a request waits here instead of going back to block in read(): otherwise every new
+ * request would also wake a worker for nothing (it races the JS thread), which on a small machine
+ * takes the CPU the callers need. Released when the drain ends (unpark_locked), on close, or after
+ * PARK_MAX_NS as a safety net. Never on the JS thread, and never inside init or the interrupt
+ * callback (libfuse holds the request lock there). No libfuse lock is held here. */
+#define PARK_MAX_NS 10000000L
+static void park_locked(sess_t *s) {
+  struct timespec ts;
+  if (!s->js_active || !s->fast_active || s->closing || s->no_park || pthread_equal(pthread_self(), s->js_thread))
+    return;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_nsec += PARK_MAX_NS;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  s->parked++;
+  while (s->js_active && s->fast_active && !s->closing) {
+    if (pthread_cond_timedwait(&s->park_cv, &s->mu, &ts) != 0) break;
+  }
+  s->parked--;
+}
+
+void unpark_locked(sess_t *s) {
+  if (s->parked) pthread_cond_broadcast(&s->park_cv);
+}
+
 static job_t *req_begin(fuse_req_t req, int op, fuse_ino_t ino) {
   sess_t *s = fuse_req_userdata(req);
   const struct fuse_ctx *ctx;
@@ -242,6 +271,7 @@ static void req_submit(fuse_req_t req, job_t *j) {
   }
   sl->state = SLOT_QUEUED;
   queue_push_locked(s, j);
+  park_locked(s);
   pthread_mutex_unlock(&s->mu);
 }
 

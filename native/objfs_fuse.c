@@ -107,6 +107,7 @@ static void sess_free(sess_t *s) {
   }
   free(s->slots);
   free(s->mountpoint);
+  pthread_cond_destroy(&s->park_cv);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }
@@ -129,13 +130,15 @@ static void glist_remove(sess_t *s) {
 
 static void on_async_closed(uv_handle_t *h) { free(h); }
 
-static void close_async(sess_t *s) {
+/* At environment teardown (env_cleanup) Node may unload the addon before the loop runs the close
+ * callbacks, so there the handles are closed without a callback and their memory is left. */
+static void close_async(sess_t *s, int teardown) {
   int was;
   pthread_mutex_lock(&s->mu);
   was = s->async_closed;
   s->async_closed = 1;
   pthread_mutex_unlock(&s->mu);
-  if (!was && s->async) uv_close((uv_handle_t *)s->async, on_async_closed);
+  if (!was && s->async) uv_close((uv_handle_t *)s->async, teardown ? NULL : on_async_closed);
   s->async = NULL;
 }
 
@@ -295,7 +298,7 @@ void session_finish(sess_t *s) {
     fuse_session_destroy(s->se);
     s->se = NULL;
   }
-  close_async(s);
+  close_async(s, 0);
   if (s->cleanup_hook) {
     napi_remove_env_cleanup_hook(env, env_cleanup, s);
     s->cleanup_hook = 0;
@@ -379,7 +382,16 @@ static void drain(sess_t *s, uv_loop_t *loop) {
   unsigned processed = 0;
   int ended = 0, more = 0;
   uint64_t t0 = now_ns();
-  if (napi_open_handle_scope(env, &hs) != napi_ok) return;
+  pthread_mutex_lock(&s->mu);
+  s->js_active = 1;
+  pthread_mutex_unlock(&s->mu);
+  if (napi_open_handle_scope(env, &hs) != napi_ok) {
+    pthread_mutex_lock(&s->mu);
+    s->js_active = 0;
+    unpark_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
   napi_get_undefined(env, &undef);
   napi_get_reference_value(env, s->dispatch_ref, &fn);
   napi_get_reference_value(env, s->resource_ref, &resource);
@@ -402,6 +414,8 @@ static void drain(sess_t *s, uv_loop_t *loop) {
         }
       }
       s->awake = 0;
+      s->js_active = 0;
+      unpark_locked(s);
       ended = s->loop_done;
       pthread_mutex_unlock(&s->mu);
       break;
@@ -453,6 +467,10 @@ static void drain(sess_t *s, uv_loop_t *loop) {
     }
     if (have_cs) napi_close_callback_scope(env, cs);
     if (processed >= DRAIN_LIMIT || now_ns() - t0 > DRAIN_MAX_NS) {
+      pthread_mutex_lock(&s->mu);
+      s->js_active = 0; /* the workers read while other handles have their turn */
+      unpark_locked(s);
+      pthread_mutex_unlock(&s->mu);
       more = 1; /* awake stays set: we wake ourselves after other events had their turn */
       break;
     }
@@ -486,12 +504,18 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 static void on_poll_closed(uv_handle_t *h) { free(h); }
 
-void stop_poll(sess_t *s) {
+static void stop_poll_ex(sess_t *s, int teardown) {
   if (!s->poll) return;
+  pthread_mutex_lock(&s->mu);
+  s->fast_active = 0;
+  unpark_locked(s);
+  pthread_mutex_unlock(&s->mu);
   uv_poll_stop(s->poll);
-  uv_close((uv_handle_t *)s->poll, on_poll_closed);
+  uv_close((uv_handle_t *)s->poll, teardown ? NULL : on_poll_closed);
   s->poll = NULL;
 }
+
+void stop_poll(sess_t *s) { stop_poll_ex(s, 0); }
 
 /* Enables the fast path when the workers use clone fds (so nobody else reads the session fd). */
 static void start_poll(sess_t *s, uv_loop_t *loop) {
@@ -504,6 +528,9 @@ static void start_poll(sess_t *s, uv_loop_t *loop) {
     return;
   }
   s->poll->data = s;
+  pthread_mutex_lock(&s->mu);
+  s->fast_active = 1;
+  pthread_mutex_unlock(&s->mu);
   if (uv_poll_start(s->poll, UV_READABLE, on_poll) != 0) stop_poll(s);
 }
 
@@ -543,6 +570,7 @@ static void emergency_close(sess_t *s) {
   }
   s->emergency_done = 1;
   s->closing = 1;
+  unpark_locked(s);
   q = s->q_head;
   s->q_head = s->q_tail = NULL;
   /* RESERVED slots belong to a worker still in req_submit: it sees `closing` and answers itself.
@@ -588,8 +616,8 @@ static void env_cleanup(void *arg) {
       joined = 1;
     }
   }
-  close_async(s);
-  stop_poll(s);
+  close_async(s, 1);
+  stop_poll_ex(s, 1);
   pthread_mutex_lock(&s->mu);
   s->ended = 1;
   pthread_mutex_unlock(&s->mu);
@@ -786,6 +814,14 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     goto fail;
   }
   pthread_mutex_init(&s->mu, NULL);
+  {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->park_cv, &ca);
+    pthread_condattr_destroy(&ca);
+  }
+  s->js_thread = pthread_self();
   s->refs = 1;
   s->env = env;
   s->free_head = s->free_tail = SLOT_NONE;
@@ -799,7 +835,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   {
     const char *sp = getenv("OBJFS_FUSE_SPIN_US"); /* tuning knob, not part of the contract */
     s->spin_ns = (sp && *sp ? strtoul(sp, NULL, 10) : DEFAULT_SPIN_US) * 1000u;
-    s->no_fast_path = getenv("OBJFS_FUSE_NO_FAST_PATH") != NULL; /* tuning knob */
+    s->no_fast_path = getenv("OBJFS_FUSE_NO_FAST_PATH") != NULL; /* tuning knobs */
+    s->no_park = getenv("OBJFS_FUSE_NO_PARK") != NULL;
   }
   {
     const char *cfd = getenv("OBJFS_FUSE_CLONE_FD"); /* benchmarking knob, not part of the contract */
@@ -895,7 +932,7 @@ fail:
     stop_poll(s);
     if (s->se) fuse_session_destroy(s->se);
     s->se = NULL;
-    close_async(s);
+    close_async(s, 0);
     release_js(s);
     sess_unref(s); /* the method functions keep s alive until they are collected */
   }

@@ -88,6 +88,10 @@ typedef struct sess {
   unsigned n_free_jobs;
   int awake;        /* a uv_async wakeup is pending or the drain is running */
   int closing;      /* emergency close: workers answer EIO themselves, nothing is queued */
+  int js_active;    /* the JS thread is draining and takes requests from the fd itself */
+  int fast_active;  /* the fast path (uv_poll on the session fd) is on */
+  int parked;       /* workers waiting on park_cv */
+  pthread_cond_t park_cv;
   int loop_done;
   int loop_result;
   int ended;        /* teardown started: claims fail */
@@ -103,6 +107,8 @@ typedef struct sess {
   int writeback, clone_fd;
   uint64_t spin_ns;
   int no_fast_path;
+  int no_park;
+  pthread_t js_thread;
   uv_async_t *async;
   uv_poll_t *poll;       /* fast path: JS thread reads the session fd (JS thread only) */
   struct fuse_buf jsbuf; /* its receive buffer */
@@ -130,6 +136,7 @@ void job_free(sess_t *s, job_t *j, int locked);
 void job_release_names(job_t *j);
 void queue_push_locked(sess_t *s, job_t *j);
 void wake_locked(sess_t *s);
+void unpark_locked(sess_t *s);
 int slot_alloc_locked(sess_t *s, fuse_req_t req, uint32_t *idx);
 void slot_free_locked(sess_t *s, uint32_t idx);
 slot_t *slot_lookup_locked(sess_t *s, uint64_t id);
