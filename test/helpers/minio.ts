@@ -235,6 +235,8 @@ export const minioCredentials = (m: MinioServer): { accessKeyId: string; secretA
 
 /** An SDK client for the server's root user (test set-up: buckets, policies). Destroy it after use. */
 export function adminClient(m: MinioServer): S3Client {
+  // Same as S3Store: no "future SDK versions need Node 22" warning in test output.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   return new S3Client({
     endpoint: m.endpoint,
     region: m.region,

@@ -10,30 +10,44 @@
  * fails its pin and is started again (up to 5 times) -- unless the caller gave sourceIfMatch, in
  * which case that is PreconditionFailed for the caller.
  *
- * Then one of two paths:
+ * Then one of three paths:
  * - CopyObject, for an unconditional copy of a source up to multipartCopyThreshold (5 GiB).
  *   COPY directive when nothing is replaced; REPLACE (with the source's values filling in what the
  *   caller did not give) when metadata or content type change, and always for a copy onto itself
  *   (S3 refuses a self-copy that changes nothing; the contract allows it).
- * - A multipart copy: CreateMultipartUpload with the final metadata, UploadPartCopy of ranges of
- *   the pinned source (4 at a time; part size multipartCopyPartSize, raised to fit 10,000 parts),
- *   CompleteMultipartUpload carrying the destination conditions. Used for sources larger than the
- *   threshold and for every conditional copy, because S3-compatible servers do not evaluate
- *   If-Match / If-None-Match on CopyObject (MinIO ignores them) but do on the completion. Such a
- *   copy has a multipart ETag ("...-N"). On failure the upload is aborted (best effort, even when
- *   the caller's signal fired).
+ * - Conditional copies (ifMatch / ifNoneMatch on the destination) cannot use CopyObject:
+ *   S3-compatible servers do not evaluate those headers there (MinIO ignores them), but they do on
+ *   PutObject and CompleteMultipartUpload. A source of at most SMALL_COPY bytes (and any source
+ *   whose destination ends in '/': MinIO has no multipart uploads for such keys) is read with
+ *   GET If-Match <pin> and written with a conditional PUT (so its ETag stays the MD5 of the bytes).
+ * - Otherwise a multipart copy: CreateMultipartUpload with the final metadata, UploadPartCopy of
+ *   ranges of the pinned source (4 at a time; part size multipartCopyPartSize, raised to fit
+ *   10,000 parts), CompleteMultipartUpload carrying the destination conditions. Used for large
+ *   conditional copies and for sources above the threshold. Such a copy has a multipart ETag
+ *   ("...-N"). On failure the upload is aborted (best effort, even when the caller's signal fired).
+ *
+ * The GET and PUT of the small path are the store's own (passed in as CopyIo), so they share its
+ * checks, retries and lost-response handling.
  *
  * No state; safe to run concurrently.
  */
 import { AbortMultipartUploadCommand, CopyObjectCommand } from '@aws-sdk/client-s3';
 import { StoreError } from '../../errors/store-error.js';
-import type { CompletedPart, CopyOptions, ObjectInfo } from '../object-store.js';
+import type { CompletedPart, CopyOptions, GetOptions, GetResult, ObjectInfo, PutBody, PutOptions } from '../object-store.js';
 import { checkAborted, copyMetadata, etagMatches } from '../memory/s3-rules.js';
 import type { S3Context } from './s3-context.js';
 import { completeMultipart, copySource, createMultipart, uploadPartCopy } from './s3-multipart.js';
 import { toStoreError } from './s3-errors.js';
 
 const MAX_ROUNDS = 5;
+/** Conditional copies of sources up to this size are a GET and a conditional PUT. */
+const SMALL_COPY = 8 * 1024 * 1024;
+
+/** The store's own get and put, for the small conditional path. */
+export interface CopyIo {
+  get(key: string, opts: GetOptions): Promise<GetResult>;
+  put(key: string, body: PutBody, opts: PutOptions): Promise<{ etag: string }>;
+}
 const PART_COPY_CONCURRENCY = 4;
 const MiB = 1024 * 1024;
 
@@ -44,7 +58,7 @@ class SourceChanged extends Error {
   }
 }
 
-export async function copyObject(ctx: S3Context, sourceKey: string, destKey: string, opts: CopyOptions): Promise<{ etag: string }> {
+export async function copyObject(ctx: S3Context, io: CopyIo, sourceKey: string, destKey: string, opts: CopyOptions): Promise<{ etag: string }> {
   checkAborted(opts.signal, destKey);
   ctx.fullKey(sourceKey);
   ctx.fullKey(destKey);
@@ -65,6 +79,7 @@ export async function copyObject(ctx: S3Context, sourceKey: string, destKey: str
     };
     try {
       if (!conditional && src.size <= ctx.cfg.multipartCopyThreshold) return await singleCopy(ctx, plan, opts.signal);
+      if (conditional && (src.size <= SMALL_COPY || destKey.endsWith('/'))) return await readWriteCopy(io, plan, opts);
       return await multipartCopy(ctx, plan, opts);
     } catch (e) {
       if (!(e instanceof SourceChanged)) throw e;
@@ -111,6 +126,24 @@ async function singleCopy(ctx: S3Context, plan: CopyPlan, signal: AbortSignal | 
     if (se.code === 'PreconditionFailed' || se.code === 'NotFound') throw new SourceChanged(se);
     throw se;
   }
+}
+
+async function readWriteCopy(io: CopyIo, plan: CopyPlan, opts: CopyOptions): Promise<{ etag: string }> {
+  let body: Buffer;
+  try {
+    const getOpts: GetOptions = { ifMatch: plan.src.etag };
+    if (opts.signal !== undefined) getOpts.signal = opts.signal;
+    body = (await io.get(plan.sourceKey, getOpts)).body;
+  } catch (e) {
+    if (e instanceof StoreError && (e.code === 'PreconditionFailed' || e.code === 'NotFound')) throw new SourceChanged(e);
+    throw e;
+  }
+  const putOpts: PutOptions = { metadata: plan.metadata };
+  if (plan.contentType !== undefined) putOpts.contentType = plan.contentType;
+  if (opts.ifMatch !== undefined) putOpts.ifMatch = opts.ifMatch;
+  if (opts.ifNoneMatch !== undefined) putOpts.ifNoneMatch = opts.ifNoneMatch;
+  if (opts.signal !== undefined) putOpts.signal = opts.signal;
+  return io.put(plan.destKey, body, putOpts);
 }
 
 async function multipartCopy(ctx: S3Context, plan: CopyPlan, opts: CopyOptions): Promise<{ etag: string }> {

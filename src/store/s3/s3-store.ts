@@ -274,7 +274,8 @@ export class S3Store implements ObjectStore {
   }
 
   copy(sourceKey: string, destKey: string, opts: CopyOptions = {}): Promise<{ etag: string }> {
-    return copyObject(this.ctx(), sourceKey, destKey, opts);
+    const io = { get: (k: string, o: GetOptions) => this.get(k, o), put: (k: string, b: PutBody, o: PutOptions) => this.put(k, b, o) };
+    return copyObject(this.ctx(), io, sourceKey, destKey, opts);
   }
 
   async delete(key: string, signal?: AbortSignal): Promise<void> {
