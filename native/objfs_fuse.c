@@ -15,8 +15,13 @@
  *   the same callbacks queue the job, so nothing else changes, but the request costs one wakeup
  *   instead of two. After the queue runs dry, drain() keeps polling for up to spin_ns (default
  *   50 us, yielding the CPU on each turn): a request that follows at once is taken with no wakeup
- *   at all. Tuning knobs (environment, not part of the contract): OBJFS_FUSE_SPIN_US (0 = off),
- *   OBJFS_FUSE_NO_FAST_PATH=1, OBJFS_FUSE_CLONE_FD=0 (also disables the fast path).
+ *   at all. While the JS thread drains this way, a worker that has just queued a request parks
+ *   (ll_ops.c, park_locked) instead of blocking in read() again, so requests stop waking workers
+ *   for nothing; the drain's end releases them (and a 10 ms timeout, as a safety net). The drain
+ *   hands back to the event loop after 2 ms or 4096 jobs even under continuous load.
+ *   Tuning knobs (environment, not part of the contract): OBJFS_FUSE_SPIN_US (default 50, 0 = off),
+ *   OBJFS_FUSE_NO_FAST_PATH=1, OBJFS_FUSE_NO_PARK=1, OBJFS_FUSE_CLONE_FD=0 (also disables the fast
+ *   path).
  *   unmount() starts a lazy unmount on a helper thread; the kernel then ends the connection, the
  *   workers see ENODEV and the loop returns. (The same happens after `fusermount3 -u` or `umount`
  *   from outside.) The loop thread then wakes the JS thread, which answers EIO to every request

@@ -11,7 +11,8 @@
  *
  * Lock and ownership rules (one mutex per session, sess_t.mu):
  *   - mu protects: the job queue and job free list, the slot table (slots, free list, npending),
- *     awake, closing, loop_done/loop_result, ended, async_closed.
+ *     awake, closing, loop_done/loop_result, ended, async_closed, js_active/fast_active/parked
+ *     (park_cv waits on mu). q_head and loop_done are also read without mu by the spin (atomics).
  *   - mu is never held while calling into libfuse (fuse_reply_*, fuse_req_interrupt_func) or JS.
  *     libfuse calls our interrupt callback with the request's own lock held, so the lock order is
  *     req->lock -> mu; holding mu while taking a libfuse lock would invert it.
