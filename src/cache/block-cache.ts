@@ -4,10 +4,9 @@
  * files or inodes (it never imports src/vfs); cached-reader.ts reads objects through it.
  *
  * Design
- * - The in-memory index is the source of truth; the disk only mirrors it (layout in
- *   block-files.ts). `lru` holds the complete ("ready") blocks, least recently used first (Map
- *   insertion order; a hit re-inserts). `keys` maps keyHash -> etagHash -> index -> Block and also
- *   holds blocks being written, so a second put of the same block joins the first.
+ * - The in-memory index (block-index.ts) is the source of truth; the disk only mirrors it (layout
+ *   in block-files.ts). It holds ready blocks in LRU order and blocks being written, so a second
+ *   put of the same block joins the first and a get of it misses.
  * - Validation by ETag: blocks are stored and found under their ETag, so a get never returns a
  *   block of another version. A get or put for (key, E) takes E as the key's current version and
  *   drops the key's blocks of every other ETag, except blocks of a pinned (key, ETag) (an open
@@ -16,7 +15,8 @@
  * - Atomic files: a block is written to tmp/ and renamed into place, and each file name carries
  *   the CRC-32 of its bytes, checked on every read. A reader therefore gets the whole block or a
  *   miss, never a partial or stale one. open() deletes tmp/ and anything under blocks/ that is
- *   not a complete block, and rebuilds the index (LRU order from file mtimes).
+ *   not a complete block, and rebuilds the index (LRU order from file mtimes). It refuses a
+ *   non-empty directory that is not a cache (no control file), so it never deletes foreign data.
  * - Size limit: `used` counts every byte the cache may have on disk: ready blocks, reservations
  *   of writes in progress (temp files are never larger), and files whose unlink has not finished
  *   yet. A put reserves its bytes synchronously, before its first await, and never writes unless
@@ -45,7 +45,7 @@
  *   late unlink cannot remove a newer file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.js';
 import {
@@ -63,6 +63,7 @@ import {
   scanBlocks,
   unlinkIfExists,
 } from './block-files.js';
+import { BlockIndex, RateLimit, newBlock, type Block, type KeyState } from './block-index.js';
 import { DirLock } from './dir-lock.js';
 
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
@@ -99,28 +100,6 @@ export interface BlockCacheStats {
   stuckBytes: number;
 }
 
-type BlockState = 'writing' | 'ready' | 'gone';
-
-interface Block {
-  readonly id: string; // `${keyHash}/${etagHash}-${index}`
-  readonly keyHash: string;
-  readonly etagHash: string;
-  readonly index: number;
-  readonly size: number;
-  readonly crc: number;
-  state: BlockState;
-  /** A writing block that was invalidated: its file is deleted as soon as it lands. */
-  doomed: boolean;
-  /** Result of the write (writing blocks). */
-  done: Promise<boolean> | undefined;
-}
-
-interface KeyState {
-  /** ETag hash of the last get/put: blocks of other ETags are stale. */
-  current: string | undefined;
-  byEtag: Map<string, Map<number, Block>>;
-}
-
 const validIndex = (i: number): boolean => Number.isSafeInteger(i) && i >= 0;
 
 export class BlockCache {
@@ -128,22 +107,21 @@ export class BlockCache {
   readonly blockSize: number;
   readonly maxBytes: number;
   private readonly log: Logger;
-  private readonly now: () => number;
   private readonly lock: DirLock;
   private readonly tmpPrefix = randomBytes(4).toString('hex');
   private tmpSeq = 0;
 
-  private readonly lru = new Map<string, Block>();
-  private readonly keys = new Map<string, KeyState>();
-  private readonly pins = new Map<string, number>();
+  private readonly index: BlockIndex;
+  /** Unlinks in progress, by block id. */
   private readonly deleting = new Map<string, Promise<boolean>>();
-  /** Ids of recently evicted blocks (bounded, oldest first). */
-  private readonly ghosts = new Map<string, true>();
+  /** Writes and unlinks in progress (settle, close). */
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Bytes on disk or reserved: ready blocks, writes in progress, unlinks in progress. */
   private used = 0;
   /** Bytes in `used` whose unlink is in progress and that go back to the pool when it ends. */
   private releasing = 0;
   private closed = false;
+  private readonly warnings: RateLimit;
 
   private hits = 0;
   private misses = 0;
@@ -152,17 +130,15 @@ export class BlockCache {
   private refetches = 0;
   private noSpace = 0;
   private stuckBytes = 0;
-  private lastSmallWarn = Number.NEGATIVE_INFINITY;
-  private smallSuppressed = 0;
-  private readonly failLogAt = new Map<string, { at: number; suppressed: number }>();
 
   private constructor(opts: Required<Omit<BlockCacheOptions, 'log' | 'now'>> & { log: Logger; now: () => number; lock: DirLock }) {
     this.dir = opts.dir;
     this.maxBytes = opts.maxBytes;
     this.blockSize = opts.blockSize;
     this.log = opts.log;
-    this.now = opts.now;
     this.lock = opts.lock;
+    this.index = new BlockIndex(Math.max(16, Math.ceil(opts.maxBytes / opts.blockSize)));
+    this.warnings = new RateLimit(WARN_INTERVAL_MS, opts.now);
   }
 
   /**
@@ -197,6 +173,10 @@ export class BlockCache {
       () => undefined,
     );
     const f = found as Partial<typeof wanted> | undefined;
+    if (found === undefined) {
+      const foreign = (await readdir(this.dir)).filter((n) => n !== 'lock' && n !== `${CONTROL_FILE}.new`);
+      if (foreign.length > 0) throw new Error(`${this.dir} is not empty and is not an objfs block cache (no ${CONTROL_FILE}); refusing to use it`);
+    }
     if (f?.format !== wanted.format || f.blockSize !== wanted.blockSize) {
       if (found !== undefined) this.log.info({ dir: this.dir, found, wanted }, 'block cache: format or block size changed; emptying the cache');
       await removePath(join(this.dir, BLOCKS_DIR));
@@ -210,16 +190,14 @@ export class BlockCache {
     const scan = await scanBlocks(this.dir);
     scan.blocks.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const s of scan.blocks) {
-      const b = this.newBlock(s.keyHash, s.etagHash, s.index, s.size, s.crc, 'ready');
-      this.addToKey(b);
-      this.lru.set(b.id, b);
-      this.used += b.size;
+      this.index.add(newBlock(s.keyHash, s.etagHash, s.index, s.size, s.crc, 'ready'));
+      this.used += s.size;
     }
-    const before = { blocks: this.lru.size, bytes: this.used };
+    const before = { blocks: this.index.readyCount, bytes: this.used };
     // The limit was lowered since the last run: evict the oldest down to it before serving.
     let after = this.used;
     let evicted = 0;
-    for (const b of [...this.lru.values()]) {
+    for (const b of [...this.index.leastRecentlyUsed()]) {
       if (after <= this.maxBytes) break;
       after -= b.size;
       this.drop(b);
@@ -228,7 +206,7 @@ export class BlockCache {
     this.evictions += evicted;
     await Promise.all([...this.deleting.values()]);
     this.log.info(
-      { dir: this.dir, blocks: this.lru.size, bytes: this.used, maxBytes: this.maxBytes, removed: scan.removed, evicted, found: before },
+      { dir: this.dir, blocks: this.index.readyCount, bytes: this.used, maxBytes: this.maxBytes, removed: scan.removed, evicted, found: before },
       'block cache opened',
     );
   }
@@ -241,16 +219,16 @@ export class BlockCache {
     const kh = hashKey(key);
     const eh = hashEtag(etag);
     this.dropStale(kh, eh, true);
-    const b = this.lookup(kh, eh, index);
+    const b = this.index.lookup(kh, eh, index);
     if (b === undefined || b.state !== 'ready') {
       this.misses++;
-      if (b === undefined && this.ghosts.delete(`${kh}/${eh}-${index}`)) {
+      if (b === undefined && this.index.wasEvicted(`${kh}/${eh}-${index}`)) {
         this.refetches++;
         this.warnTooSmall('blocks are evicted and then needed again (thrashing)');
       }
       return undefined;
     }
-    this.touch(b);
+    this.index.touch(b);
     let data: Buffer;
     try {
       data = await readFile(this.pathOf(b));
@@ -287,9 +265,9 @@ export class BlockCache {
     this.dropStale(kh, eh, false);
     for (let attempt = 0; ; attempt++) {
       if (this.closed) return false;
-      const existing = this.lookup(kh, eh, index);
+      const existing = this.index.lookup(kh, eh, index);
       if (existing?.state === 'ready') {
-        this.touch(existing);
+        this.index.touch(existing);
         return true;
       }
       if (existing !== undefined && !existing.doomed) return existing.done ?? false; // the same block is being written
@@ -308,19 +286,13 @@ export class BlockCache {
   pin(key: string, etag: string): () => void {
     const kh = hashKey(key);
     const eh = hashEtag(etag);
-    const pid = `${kh}/${eh}`;
-    this.pins.set(pid, (this.pins.get(pid) ?? 0) + 1);
+    this.index.pin(kh, eh);
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      const n = (this.pins.get(pid) ?? 1) - 1;
-      if (n > 0) {
-        this.pins.set(pid, n);
-        return;
-      }
-      this.pins.delete(pid);
-      const ks = this.keys.get(kh);
+      if (this.index.unpin(kh, eh) > 0) return;
+      const ks = this.index.key(kh);
       if (ks?.current !== undefined && ks.current !== eh) this.dropEtag(ks, eh);
     };
   }
@@ -330,8 +302,7 @@ export class BlockCache {
    * miss); the promise resolves when the files are gone.
    */
   async invalidate(key: string): Promise<void> {
-    const kh = hashKey(key);
-    const ks = this.keys.get(kh);
+    const ks = this.index.key(hashKey(key));
     if (ks === undefined) return;
     ks.current = undefined;
     const waits: Promise<unknown>[] = [];
@@ -342,7 +313,7 @@ export class BlockCache {
   stats(): BlockCacheStats {
     return {
       bytes: this.used,
-      blocks: this.lru.size,
+      blocks: this.index.readyCount,
       maxBytes: this.maxBytes,
       hits: this.hits,
       misses: this.misses,
@@ -384,28 +355,28 @@ export class BlockCache {
     const victims: Block[] = [];
     let claimed = 0;
     if (take < size) {
-      for (const v of this.lru.values()) {
-        if (this.isPinned(v.keyHash, v.etagHash)) continue;
+      for (const v of this.index.leastRecentlyUsed()) {
+        if (this.index.isPinned(v.keyHash, v.etagHash)) continue;
         victims.push(v);
         claimed += v.size;
         if (take + claimed >= size) break;
       }
       if (take + claimed < size) {
-        if (mayWait && this.releasing > 0 && take + claimed + this.releasing >= size) return 'wait';
+        if (mayWait && this.releasing > 0 && this.deleting.size > 0 && take + claimed + this.releasing >= size) return 'wait';
         this.noSpace++;
         this.warnTooSmall('no space can be freed (the cached blocks belong to open files)');
         return Promise.resolve(false);
       }
     }
-    const b = this.newBlock(kh, eh, index, size, crc32(data), 'writing');
+    const b = newBlock(kh, eh, index, size, crc32(data), 'writing');
     this.used += take;
     const unlinks = victims.map((v) => {
-      this.unindex(v);
+      this.index.remove(v);
       this.evictions++;
-      this.remember(v.id);
+      this.index.rememberEvicted(v.id);
       return this.unlinkBlock(v, false);
     });
-    this.addToKey(b);
+    this.index.add(b);
     b.done = this.track(this.finishWrite(b, data, take, victims, unlinks));
     return b.done;
   }
@@ -418,7 +389,7 @@ export class BlockCache {
     });
     if (held < b.size || b.doomed) {
       this.used -= held;
-      this.abandon(b);
+      this.index.remove(b);
       if (!b.doomed) this.writeFailures++;
       return false;
     }
@@ -436,20 +407,17 @@ export class BlockCache {
       );
       if (removed) this.used -= b.size;
       else this.stuckBytes += b.size;
-      this.abandon(b);
+      this.index.remove(b);
       this.writeFailures++;
       this.logWriteFailure(e, b);
       return false;
     }
     if (b.doomed) {
-      this.removeFromKey(b);
-      b.state = 'gone';
+      this.index.remove(b);
       void this.unlinkBlock(b, true);
       return false;
     }
-    b.state = 'ready';
-    b.done = undefined;
-    this.lru.set(b.id, b);
+    this.index.markReady(b);
     return true;
   }
 
@@ -466,12 +434,6 @@ export class BlockCache {
         await mkdir(dir, { recursive: true });
       }
     }
-  }
-
-  /** A writing block that will not become ready (its bytes were already released). */
-  private abandon(b: Block): void {
-    this.removeFromKey(b);
-    b.state = 'gone';
   }
 
   /**
@@ -497,7 +459,7 @@ export class BlockCache {
         if (release) this.releasing -= b.size;
         if (ok && release) this.used -= b.size;
         if (this.deleting.get(b.id) === me.p) this.deleting.delete(b.id);
-        if (ok && !this.keys.has(b.keyHash)) await rmdir(keyDirOf(this.dir, b.keyHash)).catch(() => undefined);
+        if (ok && this.index.key(b.keyHash) === undefined) await rmdir(keyDirOf(this.dir, b.keyHash)).catch(() => undefined);
         return ok;
       })(),
     );
@@ -512,14 +474,8 @@ export class BlockCache {
       return undefined;
     }
     if (b.state !== 'ready') return undefined;
-    this.unindex(b);
+    this.index.remove(b);
     return this.unlinkBlock(b, true);
-  }
-
-  private unindex(b: Block): void {
-    b.state = 'gone';
-    this.lru.delete(b.id);
-    this.removeFromKey(b);
   }
 
   /**
@@ -528,13 +484,13 @@ export class BlockCache {
    * reading its own (older) version; it changes nothing.
    */
   private dropStale(kh: string, eh: string, fromGet: boolean): void {
-    const ks = this.keys.get(kh);
+    const ks = this.index.key(kh);
     if (ks === undefined || ks.current === eh) return;
-    if (fromGet && ks.current !== undefined && this.isPinned(kh, eh)) return;
+    if (fromGet && ks.current !== undefined && this.index.isPinned(kh, eh)) return;
     ks.current = eh;
     if (ks.byEtag.size === 0 || (ks.byEtag.size === 1 && ks.byEtag.has(eh))) return;
     for (const other of [...ks.byEtag.keys()]) {
-      if (other !== eh && !this.isPinned(kh, other)) this.dropEtag(ks, other);
+      if (other !== eh && !this.index.isPinned(kh, other)) this.dropEtag(ks, other);
     }
   }
 
@@ -549,53 +505,8 @@ export class BlockCache {
     return waits;
   }
 
-  private isPinned(kh: string, eh: string): boolean {
-    return this.pins.has(`${kh}/${eh}`);
-  }
-
-  private lookup(kh: string, eh: string, index: number): Block | undefined {
-    return this.keys.get(kh)?.byEtag.get(eh)?.get(index);
-  }
-
-  private touch(b: Block): void {
-    this.lru.delete(b.id);
-    this.lru.set(b.id, b);
-  }
-
-  private newBlock(keyHash: string, etagHash: string, index: number, size: number, crc: number, state: BlockState): Block {
-    return { id: `${keyHash}/${etagHash}-${index}`, keyHash, etagHash, index, size, crc, state, doomed: false, done: undefined };
-  }
-
-  private addToKey(b: Block): void {
-    let ks = this.keys.get(b.keyHash);
-    if (ks === undefined) this.keys.set(b.keyHash, (ks = { current: undefined, byEtag: new Map() }));
-    let m = ks.byEtag.get(b.etagHash);
-    if (m === undefined) ks.byEtag.set(b.etagHash, (m = new Map()));
-    m.set(b.index, b);
-  }
-
-  private removeFromKey(b: Block): void {
-    const ks = this.keys.get(b.keyHash);
-    const m = ks?.byEtag.get(b.etagHash);
-    if (ks === undefined || m === undefined || m.get(b.index) !== b) return;
-    m.delete(b.index);
-    if (m.size === 0) ks.byEtag.delete(b.etagHash);
-    if (ks.byEtag.size === 0) this.keys.delete(b.keyHash);
-  }
-
   private pathOf(b: Block): string {
     return join(keyDirOf(this.dir, b.keyHash), blockFileName(b.etagHash, b.index, b.crc));
-  }
-
-  /** Remember an evicted id, keeping as many as the cache can hold blocks. */
-  private remember(id: string): void {
-    this.ghosts.delete(id);
-    this.ghosts.set(id, true);
-    const max = Math.max(16, Math.ceil(this.maxBytes / this.blockSize));
-    if (this.ghosts.size > max) {
-      const oldest = this.ghosts.keys().next();
-      if (!oldest.done) this.ghosts.delete(oldest.value);
-    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -608,32 +519,22 @@ export class BlockCache {
   }
 
   private warnTooSmall(reason: string): void {
-    const now = this.now();
-    if (now - this.lastSmallWarn < WARN_INTERVAL_MS) {
-      this.smallSuppressed++;
-      return;
-    }
-    this.lastSmallWarn = now;
+    const suppressed = this.warnings.allow('too-small');
+    if (suppressed === undefined) return;
     const { bytes, blocks, evictions, refetches } = this.stats();
     this.log.warn(
-      { dir: this.dir, maxBytes: this.maxBytes, bytes, blocks, pinnedObjects: this.pins.size, evictions, refetches, suppressed: this.smallSuppressed },
+      { dir: this.dir, maxBytes: this.maxBytes, bytes, blocks, pinnedObjects: this.index.pinnedCount, evictions, refetches, suppressed },
       `block cache too small / thrashing: ${reason}; consider a larger cache size`,
     );
-    this.smallSuppressed = 0;
   }
 
   private logWriteFailure(e: unknown, b: Block): void {
     const code = errCode(e) ?? 'unknown';
-    const now = this.now();
-    const last = this.failLogAt.get(code);
-    if (last !== undefined && now - last.at < WARN_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    this.failLogAt.set(code, { at: now, suppressed: 0 });
+    const suppressed = this.warnings.allow(`write-${code}`);
+    if (suppressed === undefined) return;
     const full = code === 'ENOSPC' || code === 'EDQUOT';
     this.log.warn(
-      { dir: this.dir, block: b.id, code, err: e, suppressed: last?.suppressed ?? 0, writeFailures: this.writeFailures },
+      { dir: this.dir, block: b.id, code, err: e, suppressed, writeFailures: this.writeFailures },
       full ? 'block cache: disk full; block not cached (reads go to the store)' : 'block cache: cannot write a block; not cached (reads go to the store)',
     );
   }

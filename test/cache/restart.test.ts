@@ -120,6 +120,18 @@ describe('BlockCache restart', () => {
     await c2.close();
   });
 
+  test('a non-empty directory that is not a cache is refused and left alone', async () => {
+    const dir = newDir();
+    mkdirSync(join(dir, 'blocks'));
+    writeFileSync(join(dir, 'blocks', 'precious.txt'), 'user data');
+    mkdirSync(join(dir, 'tmp'));
+    writeFileSync(join(dir, 'tmp', 'notes'), 'more user data');
+    await assert.rejects(BlockCache.open({ dir, maxBytes: 8 * BS, blockSize: BS }), /not an objfs block cache/);
+    assert.equal(readFileSync(join(dir, 'blocks', 'precious.txt'), 'utf8'), 'user data');
+    assert.equal(readFileSync(join(dir, 'tmp', 'notes'), 'utf8'), 'more user data');
+    assert.ok(!existsSync(join(dir, 'lock')), 'the lock was released');
+  });
+
   test('one owner per directory', async () => {
     const dir = newDir();
     const c1 = await BlockCache.open({ dir, maxBytes: 8 * BS, blockSize: BS });
