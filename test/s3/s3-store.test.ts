@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { S3Store } from '../../src/store/s3/s3-store.js';
 import type { S3StoreOptions } from '../../src/store/s3/s3-config.js';
@@ -135,6 +138,39 @@ describe('S3Store on MinIO: escaping, prefixes, copies, multipart details', mini
     await store.completeMultipart('dst', uploadId, [part]);
     assert.ok((await store.get('dst')).body.equals(src.subarray(100)));
     await rejectsCode(store.abortMultipart('dst', uploadId), 'NoSuchUpload', 'dst');
+  });
+
+  test('credentials from the default chain: environment variables, or a named profile in the shared files', async () => {
+    const saved = { ...process.env };
+    const dir = await mkdtemp(join(tmpdir(), 'objfs-s3-profile-'));
+    try {
+      // Never let the chain fall through to the EC2 metadata service (a non-loopback address).
+      process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
+      process.env['AWS_ACCESS_KEY_ID'] = minio.accessKey;
+      process.env['AWS_SECRET_ACCESS_KEY'] = minio.secretKey;
+      const fromEnv = new S3Store({ bucket, prefix: 'chain', endpoint: minio.endpoint, region: minio.region });
+      stores.push(fromEnv);
+      await fromEnv.put('env', Buffer.from('via env'));
+      delete process.env['AWS_ACCESS_KEY_ID'];
+      delete process.env['AWS_SECRET_ACCESS_KEY'];
+      const credFile = join(dir, 'credentials');
+      const confFile = join(dir, 'config');
+      await writeFile(credFile, `[objfs-test]\naws_access_key_id = ${minio.accessKey}\naws_secret_access_key = ${minio.secretKey}\n`);
+      await writeFile(confFile, `[profile objfs-test]\nregion = ${minio.region}\n`);
+      process.env['AWS_SHARED_CREDENTIALS_FILE'] = credFile;
+      process.env['AWS_CONFIG_FILE'] = confFile;
+      const fromProfile = new S3Store({ bucket, prefix: 'chain', endpoint: minio.endpoint, profile: 'objfs-test' });
+      stores.push(fromProfile);
+      assert.equal((await fromProfile.get('env')).body.toString(), 'via env');
+      const noProfile = new S3Store({ bucket, prefix: 'chain', endpoint: minio.endpoint, profile: 'no-such-profile', maxAttempts: 1 });
+      stores.push(noProfile);
+      const e = await rejectsCode(noProfile.get('env'), 'AccessDenied', 'env');
+      assert.match(e.message, /no usable AWS credentials/);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('deleteMany works in batches of 1,000 and reports invalid keys per key', async () => {

@@ -55,6 +55,7 @@ test('S3 errors map to StoreError codes, keep the key and the cause', () => {
     [sys('ECONNREFUSED'), 'Network'],
     [new Error('socket hang up'), 'Network'],
     [Object.assign(new Error('outer'), { cause: sys('ECONNRESET') }), 'Network'],
+    [Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), 'AccessDenied'],
     [sdk('SomethingNew', 400), 'Unknown'],
   ];
   for (const [err, code] of cases) {

@@ -6,7 +6,7 @@
  *   404 NoSuchKey / NotFound                  NotFound
  *   NoSuchBucket                              NoSuchBucket
  *   403 AccessDenied, InvalidAccessKeyId,
- *       SignatureDoesNotMatch, ...            AccessDenied
+ *       SignatureDoesNotMatch, ...; no credentials found by the default chain   AccessDenied
  *   412 PreconditionFailed, 409 ConditionalRequestConflict   PreconditionFailed
  *   416 InvalidRange, 400 InvalidArgument, EntityTooSmall,
  *       InvalidPart(Order), MalformedXML...   InvalidArgument
@@ -160,6 +160,9 @@ function classify(e: unknown): { code: StoreErrorCode; what: string } {
     if (status >= 500) return { code: 'Server', what };
     if (status === 400 && s3 === undefined) return { code: 'InvalidArgument', what };
     return { code: 'Unknown', what };
+  }
+  if (name === 'CredentialsProviderError' || name === 'TokenProviderError') {
+    return { code: 'AccessDenied', what: `no usable AWS credentials (${message.split('\n')[0]})` };
   }
   const errno = errnoCode(e);
   if (name === 'TimeoutError' || (errno !== undefined && TIMEOUT_ERRNO.has(errno))) return { code: 'Timeout', what: `timed out (${message})` };
