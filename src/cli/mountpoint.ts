@@ -4,7 +4,7 @@
  * that clear a stale mount (`fusermount3 -uz`).
  */
 import { readdir, stat } from 'node:fs/promises';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, accessSync, statSync, constants as fsc } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -74,4 +74,12 @@ export async function clearStale(mp: string): Promise<void> {
 
 export function checkFuseDevice(): void {
   if (!existsSync('/dev/fuse')) throw new MountpointError('/dev/fuse is missing: load the fuse module (modprobe fuse) or run with --device /dev/fuse in a container');
+  if (process.getuid?.() === 0) return;
+  try {
+    // fusermount3 opens /dev/fuse with the user's own rights
+    accessSync('/dev/fuse', fsc.R_OK | fsc.W_OK);
+  } catch {
+    const mode = (statSync('/dev/fuse').mode & 0o777).toString(8).padStart(4, '0');
+    throw new MountpointError(`/dev/fuse (mode ${mode}) is not usable by uid ${process.getuid?.()}: an administrator can allow FUSE for users with 'chmod 0666 /dev/fuse' (the usual setting), or mount as root`);
+  }
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -91,6 +91,14 @@ describe('mount options', () => {
     await mkdir(mp);
     for (const p of [b.dir, b.bucket, mp, join(b.bucket, 'x.txt')]) await chown(p, 65534, 65534);
     const asNobody = (cmd: string, args: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', cmd, ...args], { timeout: 30_000, cwd: '/' });
+    // fusermount3 opens /dev/fuse with the user's rights. Debian's default is mode 0666; some
+    // containers have 0600. Check the refusal is one clear line, then use the usual mode.
+    const devMode = (await stat('/dev/fuse')).mode & 0o777;
+    if ((devMode & 0o006) !== 0o006) {
+      await assert.rejects(asNobody(process.execPath, [objfsBin(), 'mount', `file://${b.bucket}`, mp, '--cache-dir', join(b.dir, 'cache')]), (e: { stderr?: string }) =>
+        /^objfs: \/dev\/fuse \(mode 0\d+\) is not usable by uid 65534: .*chmod 0666 \/dev\/fuse/.test(e.stderr ?? '') && (e.stderr ?? '').trim().split('\n').length === 1);
+      await chmod('/dev/fuse', 0o666);
+    }
     try {
       await asNobody(process.execPath, [objfsBin(), 'mount', `file://${b.bucket}`, mp, '--daemon', '--cache-dir', join(b.dir, 'cache')]);
       const entry = mountsAt(await readMountinfo(), mp, 'fuse.objfs')[0];
@@ -103,6 +111,7 @@ describe('mount options', () => {
       assert.equal(mountsAt(await readMountinfo(), mp).length, 0);
     } finally {
       if (mountsAt(await readMountinfo(), mp).length > 0) await forceUnmount(mp);
+      await chmod('/dev/fuse', devMode);
       await b.cleanup();
     }
   });
