@@ -11,6 +11,7 @@ pkg-config --exists fuse3 >/dev/null 2>&1 || need+=(libfuse3-dev pkg-config)
 command -v g++ >/dev/null 2>&1 || need+=(g++ make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v setfattr >/dev/null 2>&1 || need+=(attr)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""
@@ -22,6 +23,8 @@ fi
 
 echo "setup: npm dependencies"
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+echo "setup: MinIO (the real S3 server the tests start on loopback)"
+bash scripts/install-minio.sh
 echo "setup: native addon"
 node scripts/build-native.mjs
 echo "setup: TypeScript"

@@ -31,9 +31,16 @@ test('memory:// opens a fresh MemoryStore', async () => {
   await assert.rejects(b.head('k'), { code: 'NotFound' });
 });
 
+test('s3://bucket/prefix opens an S3Store without contacting the server', async () => {
+  const s = openStore('s3://bucket/some/prefix', { s3: { endpoint: 'http://127.0.0.1:9', region: 'us-east-1', noSignRequest: true } });
+  assert.match(s.description, /^s3:\/\/bucket\/some\/prefix/);
+  await s.close();
+});
+
 test('everything else fails with one clear line', () => {
   const cases: [string, RegExp][] = [
-    ['s3://bucket/prefix', /unsupported remote "s3:\/\/bucket\/prefix": only file:\/\//],
+    ['s3://', /names no bucket/],
+    ['s3://bucket/prefix?x=1', /malformed S3 URL/],
     ['sftp://host/dir', /unsupported remote/],
     ['file://relative/path', /names host "relative".*three slashes/],
     ['file:relative', /three slashes/],
