@@ -13,8 +13,9 @@
  *   file reading its version): those go when it is unpinned, and a get of such a pinned older
  *   ETag does not change the current one. invalidate(key) drops every block of the key.
  * - Atomic files: a block is written to tmp/ and renamed into place, and each file name carries
- *   the CRC-32 of its bytes, checked on every read. A reader therefore gets the whole block or a
- *   miss, never a partial or stale one. open() deletes tmp/ and anything under blocks/ that is
+ *   the CRC-32 of its bytes, checked on every whole-block read and on the first read of a block
+ *   found at open (see read()). A reader therefore gets the whole block or a miss, never a
+ *   partial or stale one. open() deletes tmp/ and anything under blocks/ that is
  *   not a complete block, and rebuilds the index (LRU order from file mtimes). It refuses a
  *   non-empty directory that is not a cache (no control file), so it never deletes foreign data.
  * - Size limit: `used` counts every byte the cache may have on disk: ready blocks, reservations
@@ -45,7 +46,7 @@
  *   late unlink cannot remove a newer file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.js';
 import {
@@ -213,14 +214,26 @@ export class BlockCache {
 
   // -------------------------------------------------------------------------------------------
 
-  /** The block if it is cached under this ETag (whole and verified), else undefined. */
-  async get(key: string, etag: string, index: number): Promise<Buffer | undefined> {
+  /** The whole block if it is cached under this ETag (verified), else undefined. */
+  get(key: string, etag: string, index: number): Promise<Buffer | undefined> {
+    return this.read(key, etag, index, 0, undefined);
+  }
+
+  /**
+   * Bytes [offset, offset + length) of a cached block (default: to its end), or undefined when
+   * the block is not cached under this ETag or is shorter. A whole-block read always checks the
+   * CRC. A partial read checks it the first time a block found on disk at open is read (it reads
+   * the block whole then); afterwards, and for blocks this process wrote, it reads only the
+   * requested bytes: files never change once in place, so small reads of big blocks stay cheap.
+   */
+  async read(key: string, etag: string, index: number, offset: number, length: number | undefined): Promise<Buffer | undefined> {
     if (this.closed || !validIndex(index)) return undefined;
     const kh = hashKey(key);
     const eh = hashEtag(etag);
     this.dropStale(kh, eh, true);
     const b = this.index.lookup(kh, eh, index);
-    if (b === undefined || b.state !== 'ready') {
+    const len = length ?? (b === undefined ? 0 : b.size - offset);
+    if (b === undefined || b.state !== 'ready' || !(offset >= 0 && len > 0 && offset + len <= b.size)) {
       this.misses++;
       if (b === undefined && this.index.wasEvicted(`${kh}/${eh}-${index}`)) {
         this.refetches++;
@@ -229,9 +242,10 @@ export class BlockCache {
       return undefined;
     }
     this.index.touch(b);
+    const whole = !b.verified || (offset === 0 && len === b.size);
     let data: Buffer;
     try {
-      data = await readFile(this.pathOf(b));
+      data = whole ? await readFile(this.pathOf(b)) : await readRange(this.pathOf(b), offset, len);
     } catch (e) {
       this.misses++;
       // Evicted while we read: an ordinary miss. Still indexed: the file went missing or is unreadable.
@@ -241,10 +255,21 @@ export class BlockCache {
       }
       return undefined;
     }
-    if (data.length !== b.size || crc32(data) !== b.crc) {
+    if (whole) {
+      if (data.length !== b.size || crc32(data) !== b.crc) {
+        this.misses++;
+        if (b.state === 'ready') {
+          this.log.warn({ dir: this.dir, block: b.id, size: data.length, expected: b.size }, 'block cache: cached block is corrupt; dropping it');
+          this.drop(b);
+        }
+        return undefined;
+      }
+      b.verified = true;
+      if (offset !== 0 || len !== b.size) data = data.subarray(offset, offset + len);
+    } else if (data.length !== len) {
       this.misses++;
       if (b.state === 'ready') {
-        this.log.warn({ dir: this.dir, block: b.id, size: data.length, expected: b.size }, 'block cache: cached block is corrupt; dropping it');
+        this.log.warn({ dir: this.dir, block: b.id, size: data.length, expected: len }, 'block cache: cached block is short; dropping it');
         this.drop(b);
       }
       return undefined;
@@ -537,5 +562,22 @@ export class BlockCache {
       { dir: this.dir, block: b.id, code, err: e, suppressed, writeFailures: this.writeFailures },
       full ? 'block cache: disk full; block not cached (reads go to the store)' : 'block cache: cannot write a block; not cached (reads go to the store)',
     );
+  }
+}
+
+/** Read `length` bytes at `offset` of a file (fewer only at its end). */
+async function readRange(path: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === length ? buf : buf.subarray(0, done);
+  } finally {
+    await fh.close();
   }
 }

@@ -29,6 +29,8 @@ export interface Block {
   doomed: boolean;
   /** Result of the write, while writing. */
   done: Promise<boolean> | undefined;
+  /** Its file was written by this process or read whole with a matching CRC since open. */
+  verified: boolean;
 }
 
 export interface KeyState {
@@ -38,7 +40,7 @@ export interface KeyState {
 }
 
 export function newBlock(keyHash: string, etagHash: string, index: number, size: number, crc: number, state: BlockState): Block {
-  return { id: `${keyHash}/${etagHash}-${index}`, keyHash, etagHash, index, size, crc, state, doomed: false, done: undefined };
+  return { id: `${keyHash}/${etagHash}-${index}`, keyHash, etagHash, index, size, crc, state, doomed: false, done: undefined, verified: state === 'writing' };
 }
 
 export class BlockIndex {

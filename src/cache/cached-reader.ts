@@ -2,9 +2,9 @@
  * readThrough: read bytes [start, end] of one object version through the block cache.
  *
  * Design
- * - The range is widened to whole blocks (block i covers [i*B, min((i+1)*B, size) - 1]; the last
- *   block of the object may be short). Cached blocks are read from the BlockCache in parallel;
- *   every cached block must have exactly its expected length or it counts as missing.
+ * - The range is split at block boundaries (block i covers [i*B, min((i+1)*B, size) - 1]; the
+ *   last block of the object may be short). From cached blocks only the bytes inside the range are
+ *   read (BlockCache.read, in parallel); a block that is not cached (or too short) is missing.
  * - Missing blocks are fetched with ranged GETs pinned to the version (ifMatch: etag). Runs of
  *   adjacent missing blocks are coalesced into one GET of at most `maxRequestBytes` (default
  *   8 MiB, at least one block), and at most `maxParallel` GETs (default 8) run at once. Each body
@@ -70,15 +70,17 @@ export async function readThrough(args: ReadThroughArgs): Promise<Buffer> {
   const first = Math.floor(start / B);
   const last = Math.floor(end / B);
   const blockLen = (i: number): number => Math.min(B, size - i * B);
-  const blocks: (Buffer | undefined)[] = await Promise.all(
-    Array.from({ length: last - first + 1 }, async (_, n) => {
-      const i = first + n;
-      const b = await cache.get(key, etag, i);
-      return b !== undefined && b.length === blockLen(i) ? b : undefined;
+  /** The part of block i inside [start, end], relative to the block. */
+  const within = (i: number): { from: number; to: number } => ({ from: Math.max(start, i * B) - i * B, to: Math.min(end, i * B + blockLen(i) - 1) - i * B });
+  // pieces[n]: the bytes of block first+n that lie inside [start, end] (undefined: missing).
+  const pieces: (Buffer | undefined)[] = await Promise.all(
+    Array.from({ length: last - first + 1 }, (_, n) => {
+      const { from, to } = within(first + n);
+      return cache.read(key, etag, first + n, from, to - from + 1);
     }),
   );
 
-  const fetches = planFetches(blocks, first, Math.max(1, Math.floor((args.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES) / B)));
+  const fetches = planFetches(pieces, first, Math.max(1, Math.floor((args.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES) / B)));
   if (fetches.length > 0) {
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);
@@ -94,7 +96,8 @@ export async function readThrough(args: ReadThroughArgs): Promise<Buffer> {
         for (let i = f.first; i <= f.last; i++) {
           const off = (i - f.first) * B;
           const block = body.subarray(off, off + blockLen(i));
-          blocks[i - first] = block;
+          const { from, to } = within(i);
+          pieces[i - first] = block.subarray(from, to + 1);
           puts.push(cache.put(key, etag, i, block));
         }
         await Promise.all(puts);
@@ -104,14 +107,14 @@ export async function readThrough(args: ReadThroughArgs): Promise<Buffer> {
     }
   }
 
+  if (pieces.length === 1 && pieces[0] !== undefined) return pieces[0];
   const out = Buffer.allocUnsafe(end - start + 1);
-  for (let i = first; i <= last; i++) {
-    const b = blocks[i - first];
-    if (b === undefined) throw new Error(`readThrough: block ${i} of ${key} missing after fetch`); // cannot happen
-    const from = Math.max(start, i * B) - i * B;
-    const to = Math.min(end, i * B + b.length - 1) - i * B;
-    b.copy(out, Math.max(start, i * B) - start, from, to + 1);
+  let at = 0;
+  for (const p of pieces) {
+    if (p === undefined) throw new Error(`readThrough: a block of ${key} is missing after the fetch`); // cannot happen
+    at += p.copy(out, at);
   }
+  if (at !== out.length) throw new Error(`readThrough: assembled ${at} bytes of ${key}, expected ${out.length}`); // cannot happen
   return out;
 }
 

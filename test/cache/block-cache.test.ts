@@ -197,6 +197,19 @@ describe('BlockCache', () => {
     assert.equal(lines.filter((l) => l.msg.includes('corrupt')).length, 2);
   });
 
+  test('read(): any byte range of a cached block; out of range is a miss', async () => {
+    const { cache } = await fresh();
+    const data = blockData('k', 0, BS);
+    await cache.put('k', 'e', 0, data);
+    for (const [off, len] of [[0, BS], [0, 1], [BS - 1, 1], [123, 456], [500, undefined]] as const) {
+      assert.deepEqual(await cache.read('k', 'e', 0, off, len), data.subarray(off, len === undefined ? BS : off + len), `${off}+${len}`);
+    }
+    assert.equal(await cache.read('k', 'e', 0, 900, 101), undefined, 'past the end of the block');
+    assert.equal(await cache.read('k', 'e', 0, -1, 10), undefined);
+    assert.equal(await cache.read('k', 'e', 0, 10, 0), undefined);
+    assert.equal(await cache.read('k', 'other', 0, 0, 10), undefined);
+  });
+
   test('concurrent puts of one block write it once', async () => {
     const { cache, dir } = await fresh();
     const data = blockData('k', 3, BS);
