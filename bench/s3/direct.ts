@@ -183,15 +183,18 @@ export class Direct {
     const r = await this.client.send(this.cmd('GetObjectCommand', { Bucket: this.t.bucket, Key: DATA.bigKey }));
     const want = sampleOffsets(DATA.bigSize);
     const samples: Record<string, string> = {};
+    const partial = new Map<number, Buffer>(); // samples that straddle a chunk boundary
     let pos = 0;
-    let carry = Buffer.alloc(0);
     for await (const chunk of r.Body as AsyncIterable<Buffer>) {
-      // samples may straddle chunk boundaries: look at the previous chunk's last 15 bytes too
-      const view = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-      const base = pos - carry.length;
-      for (const o of want) if (samples[o] === undefined && o >= base && o + 16 <= base + view.length) samples[o] = view.subarray(o - base, o - base + 16).toString('hex');
-      pos += chunk.length;
-      carry = Buffer.from(view.subarray(Math.max(0, view.length - 15)));
+      const end = pos + chunk.length;
+      for (const o of want) {
+        if (samples[o] !== undefined || o + 16 <= pos || o >= end) continue;
+        const piece = chunk.subarray(Math.max(o, pos) - pos, Math.min(o + 16, end) - pos);
+        const got = partial.has(o) ? Buffer.concat([partial.get(o)!, piece]) : Buffer.from(piece);
+        if (got.length === 16) samples[o] = got.toString('hex');
+        else partial.set(o, got);
+      }
+      pos = end;
     }
     return { bytes: pos, seconds: nowSec() - t0, samples };
   }

@@ -62,6 +62,7 @@ export const CRITERIA: Criterion[] = [
 
 /** Ratios reported without a goal: how objfs compares elsewhere. */
 export const INFO_RATIOS: { what: string; num: Tool; den: Tool; workload: Workload }[] = [
+  { what: 'cold seq read: objfs / curl GET (throughput)', num: 'objfs', den: 'curl', workload: 'seq_cold' },
   { what: 'random 4K IOPS: objfs / direct ranged GET', num: 'objfs', den: 'sdk', workload: 'rand4k' },
   { what: 'random 4K IOPS: objfs / s3fs', num: 'objfs', den: 's3fs', workload: 'rand4k' },
   { what: 'random 4K IOPS: objfs / rclone', num: 'objfs', den: 'rclone', workload: 'rand4k' },
@@ -188,7 +189,7 @@ export function chart(samples: Samples, tools: Tool[], file: string, tmp: string
   const script = [
     'set terminal pngcairo size 1100,560 font "sans,10"',
     `set output "${file}"`,
-    `set title "${title}"`,
+    `set title "${title}\\n(warm re-read: relative to the local file in the page cache; ls -l warm: relative to the raw ListObjectsV2 time)"`,
     'set datafile missing "?"',
     'set style data histograms',
     'set style histogram clustered gap 1',
@@ -197,7 +198,6 @@ export function chart(samples: Samples, tools: Tool[], file: string, tmp: string
     'set logscale y',
     `set yrange [${10 ** Math.floor(Math.log10(lo))}:${10 ** Math.ceil(Math.log10(hi))}]`,
     'set ylabel "speed relative to the direct SDK (log scale, higher is better)"',
-    'set xlabel "warm re-read: relative to the local file in the page cache; ls -l warm: relative to the raw ListObjectsV2 pages"',
     'set grid ytics',
     'set key top right',
     'set bmargin 4',

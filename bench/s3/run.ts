@@ -92,7 +92,10 @@ function versions(minioBin: string | undefined): Record<string, string> {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     return r.status === 0 ? (r.stdout || r.stderr).trim().split('\n')[0]! : 'n/a';
   };
+  const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', 'src', 'native'], { encoding: 'utf8' });
   return {
+    objfs: head.status === 0 ? head.stdout.trim() + (dirty.stdout.trim() ? ' + uncommitted changes in src/ or native/' : '') : 'n/a',
     node: process.version,
     kernel: os.release(),
     cpus: String(os.cpus().length),
@@ -471,6 +474,8 @@ function report(bench: Bench, tools: Tool[], target: S3Target, vers: Record<stri
   console.log(`\nS3 read benchmark, ${rounds} rounds (${(seconds / 60).toFixed(1)} min), MinIO on 127.0.0.1 (tmpfs), ${vers.cpus} CPUs, node ${vers.node}`);
   console.log(table(head, body));
   foot.list.forEach((m, i) => console.log(`[${i + 1}] ${m}`));
+  console.log(`versions: objfs ${vers.objfs}; ${vers.s3fs}; ${vers.rclone}; ${vers.minio}; ${vers.curl?.split(' ').slice(0, 2).join(' ')}; kernel ${vers.kernel}`);
+  for (const t of tools.filter(isMountTool)) console.log(`${t}: ${describe(t)}`);
   const crit = criteriaRows(samples);
   console.log('\nacceptance ratios (ratio of medians)');
   console.log(table(['criterion', 'value', 'goal', 'result'], crit.map((c) => c.row)));
