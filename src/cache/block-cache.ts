@@ -389,7 +389,7 @@ export class BlockCache {
       if (take + claimed < size) {
         if (mayWait && this.releasing > 0 && this.deleting.size > 0 && take + claimed + this.releasing >= size) return 'wait';
         this.noSpace++;
-        this.warnTooSmall('no space can be freed (the cached blocks belong to open files)');
+        this.warnTooSmall('no space can be freed (it is held by blocks of open files and by writes in progress)');
         return Promise.resolve(false);
       }
     }
