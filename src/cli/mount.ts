@@ -52,7 +52,15 @@ async function prepare(remote: string, mp: string, cfg: MountConfig): Promise<{ 
   }
   let store: ObjectStore;
   try {
-    store = openStore(remote);
+    store = openStore(remote, {
+      s3: {
+        ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+        ...(cfg.region ? { region: cfg.region } : {}),
+        ...(cfg.profile ? { profile: cfg.profile } : {}),
+        ...(cfg.virtualHost ? { forcePathStyle: false } : {}),
+        noSignRequest: cfg.noSignRequest,
+      },
+    });
   } catch (e) {
     throw new UserError(firstLine(e));
   }

@@ -10,6 +10,7 @@ import { constants as fsc } from 'node:fs';
 import { Vfs } from '../../src/vfs/vfs.js';
 import { ROOT_INO } from '../../src/vfs/inode-table.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
+import type { BlockCache } from '../../src/cache/block-cache.js';
 import type { RequestContext, Entry, Timespec } from '../../src/vfs/types.js';
 import { toErrno } from '../../src/errors/to-errno.js';
 import { errnoName } from '../../src/errors/errno.js';
@@ -72,6 +73,7 @@ export interface VfsDriverOptions {
   readOnly?: boolean;
   metadataTtlMs?: number;
   headOnReaddir?: boolean;
+  blockCache?: BlockCache;
 }
 
 export class VfsDriver implements PosixDriver {
@@ -99,6 +101,7 @@ export class VfsDriver implements PosixDriver {
       metadataTtlMs: this.opts.metadataTtlMs ?? 1000,
       defaults: { uid: ctx.uid, gid: ctx.gid, fileMode: 0o644, dirMode: 0o755 },
       headOnReaddir: this.opts.headOnReaddir ?? true,
+      ...(this.opts.blockCache ? { blockCache: this.opts.blockCache } : {}),
     });
   }
 
