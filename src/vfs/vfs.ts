@@ -297,6 +297,11 @@ export class Vfs {
     n.fetchedAt = Date.now();
   }
 
+  /** Give the disk cache's blocks of a key back early (they are keyed by ETag, so never stale). */
+  private dropCached(key: string): void {
+    void this.opts.blockCache?.invalidate(key).catch((e: unknown) => this.log.debug({ key, err: e }, 'cache invalidate failed'));
+  }
+
   private fileData(n: Inode): FileData {
     if (!n.data) n.data = new FileData(this.opts.stagingDir);
     return n.data;
@@ -310,6 +315,7 @@ export class Vfs {
       if (!data.dirty || n.removed || !data.stagePath) return;
       const metadata = encodeMeta(n.metadata, this.posixMeta(n));
       const { etag } = await this.store.put(n.path, { path: data.stagePath, start: 0, length: data.size }, { metadata, signal });
+      this.dropCached(n.path);
       n.etag = etag;
       n.cachedEtag = etag;
       n.metadata = metadata;
@@ -467,6 +473,7 @@ export class Vfs {
     if (!n) throw fsError('ENOENT');
     if (n.kind === 'dir') throw fsError('EISDIR');
     if (!n.local) await this.store.delete(n.path, ctx.signal);
+    this.dropCached(n.path);
     this.removed(n, path);
   }
 
@@ -536,6 +543,7 @@ export class Vfs {
           throw e;
         });
         await this.store.delete(src.path, signal);
+        this.dropCached(src.path);
         src.etag = etag;
       }
       this.table.move(src, to);
