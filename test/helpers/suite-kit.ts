@@ -4,6 +4,7 @@
  * and file-type helpers.
  */
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../src/util/prng.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
@@ -56,17 +57,7 @@ export async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 export function randInt(rand: () => number, lo: number, hi: number): number {
   return lo + Math.floor(rand() * (hi - lo + 1));

@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../../src/errors/store-error.js';
 import { MemoryBudget } from '../../src/read/memory-budget.js';
+import { mulberry32 } from '../../src/util/prng.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -17,16 +18,7 @@ export interface FetchCall {
 }
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Bytes of a virtual object: a prime-length pseudo-random pattern repeated, shifted by seed. */
 export class PatternBytes {

@@ -44,6 +44,7 @@ import type {
   PutOptions,
   WriteConditions,
 } from '../object-store.js';
+import { mulberry32 } from '../../util/prng.js';
 
 export const FAULT_OPS = [
   'check',
@@ -390,14 +391,3 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** mulberry32: a small, fast, seedable PRNG with good enough statistics for fault injection. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
