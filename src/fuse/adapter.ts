@@ -117,12 +117,14 @@ export class FuseAdapter {
       this.session!.replyEntry(id);
       return;
     }
+    this.session!.replyErr(id, errno);
+    const expected = !unexpected && !(err instanceof StoreError) && !(err instanceof FsError && err.cause);
+    if (expected && !this.log.isLevelEnabled('debug')) return; // ENOENT, ENODATA, EEXIST...: the hot, quiet path
     const ctx = { op: OP_NAMES[op], ino, name, errno: errnoName(errno) };
     if (unexpected) this.log.error({ ...ctx, err }, 'unexpected error, returning EIO');
     else if (err instanceof StoreError) this.log.warn({ ...ctx, code: err.code, key: err.key, err: err.cause ?? err.message }, `store error: ${err.message}`);
     else if (err instanceof FsError && err.cause) this.log.warn({ ...ctx, err: err.cause }, err.message);
     else this.log.debug(ctx, 'request failed');
-    this.session!.replyErr(id, errno);
   }
 
   /** Run one Vfs call and answer it: synchronously when it returns a value, later when a promise. */
@@ -273,7 +275,8 @@ export class FuseAdapter {
       case Op.READDIR:
       case Op.READDIRPLUS: {
         const plus = op === Op.READDIRPLUS;
-        return this.run(id, op, ctx, () => vfs.readdir(a4, a6, plus), (i, entries) => this.replyDir(i, a5, a6, entries, plus));
+        // a page of `size` bytes holds at most size/24 entries (the smallest dirent)
+        return this.run(id, op, ctx, () => vfs.readdir(a4, a6, plus, Math.ceil(a5 / 24) + 1), (i, entries) => this.replyDir(i, a5, a6, entries, plus));
       }
       case Op.RELEASEDIR:
         return this.run(id, op, ctx, () => vfs.releasedir(a4), this.ok);

@@ -50,6 +50,8 @@ export interface VfsOptions {
 }
 
 const O_ACCMODE = 3;
+/** Shared, stack-less: an absent attribute is the common case (ACL and SELinux probes). */
+const NO_XATTR = Object.freeze(Object.assign(fsError('ENODATA'), { stack: 'FsError: ENODATA' }));
 const RENAME_NOREPLACE = 1;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -757,11 +759,14 @@ export class Vfs {
     return fh;
   }
 
-  /** Entries from `offset` on. With plus, each carries its Entry; call acceptDirPlus with those the kernel took. */
-  readdir(fh: number, offset: number, plus: boolean): DirEntry[] {
+  /**
+   * At most `limit` entries from `offset` on. With plus, each carries its Entry; call
+   * acceptDirPlus with those the kernel took.
+   */
+  readdir(fh: number, offset: number, plus: boolean, limit = Infinity): DirEntry[] {
     const h = this.dirHandles.get(fh);
     if (!h) throw fsError('EBADF');
-    const page = h.entries.slice(offset);
+    const page = h.entries.slice(offset, offset + limit);
     if (!plus) return page;
     return page.map((e) => {
       const n = this.table.get(e.ino);
@@ -805,13 +810,17 @@ export class Vfs {
     await this.persistMeta(n, ctx.signal);
   }
 
-  async getxattr(ctx: RequestContext, ino: number, name: string): Promise<Buffer> {
+  /** Synchronous for names outside user.* and for known metadata: `ls -l` asks for ACLs of every file. */
+  getxattr(ctx: RequestContext, ino: number, name: string): MaybePromise<Buffer> {
     const n = this.inode(ino);
-    if (!name.startsWith('user.')) throw fsError('ENODATA');
-    await this.ensureMeta(n, ctx.signal);
-    const v = n.xattrs.get(name);
-    if (!v) throw fsError('ENODATA');
-    return v;
+    if (!name.startsWith('user.')) throw NO_XATTR;
+    const get = (): Buffer => {
+      const v = n.xattrs.get(name);
+      if (!v) throw NO_XATTR;
+      return v;
+    };
+    if (n.metaKnown || this.pinned(n)) return get();
+    return this.ensureMeta(n, ctx.signal).then(get);
   }
 
   async listxattr(ctx: RequestContext, ino: number): Promise<string[]> {
