@@ -186,7 +186,7 @@ function chart(rows: { label: string; unit: string; c: number; objfs: number; ra
     'set style histogram clustered gap 1',
     'set style fill solid 0.85 border -1',
     'set boxwidth 0.9',
-    'set yrange [0:1.3]',
+    `set yrange [0:${Math.max(1.3, Math.ceil(Math.max(...rows.map((r) => r.ratio)) * 12) / 10)}]`,
     'set bmargin 5',
     'set ylabel "throughput relative to the C reference"',
     'set grid ytics',
