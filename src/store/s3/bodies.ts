@@ -73,31 +73,62 @@ export async function md5OfBody(body: PutBody): Promise<string> {
  * Read a response body completely. `expected` is the Content-Length (undefined: unknown). Throws
  * a retryable Network error when the stream fails or ends early.
  */
-export async function readBody(body: unknown, expected: number | undefined, signal: AbortSignal, ctx: ErrorContext): Promise<Buffer> {
+export function readBody(body: unknown, expected: number | undefined, signal: AbortSignal, ctx: ErrorContext): Promise<Buffer> {
   if (body === undefined || body === null) {
-    if (expected === undefined || expected === 0) return Buffer.alloc(0);
-    throw networkError(ctx, `response has no body (expected ${expected} bytes)`);
+    if (expected === undefined || expected === 0) return Promise.resolve(Buffer.alloc(0));
+    return Promise.reject(networkError(ctx, `response has no body (expected ${expected} bytes)`));
   }
   const stream = body as Readable;
-  const onAbort = (): void => {
-    stream.destroy(new Error('aborted'));
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
+  // 'data' events straight into a buffer sized from Content-Length: no per-chunk promise, no
+  // final concatenation copy (this is the hot path of every read).
+  const out = expected !== undefined ? Buffer.allocUnsafe(expected) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
-  try {
-    for await (const chunk of stream) {
-      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-      chunks.push(b);
-      total += b.length;
-      if (expected !== undefined && total > expected) throw networkError(ctx, `response body longer than its Content-Length ${expected}`);
+  return new Promise<Buffer>((resolve, reject) => {
+    let done = false;
+    const finish = (err?: unknown): void => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener('abort', onAbort);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      if (err !== undefined) {
+        stream.destroy();
+        reject(err instanceof StoreError ? err : networkError(ctx, `response body cut off after ${total} bytes: ${(err as Error).message}`, err));
+        return;
+      }
+      if (expected !== undefined && total !== expected) {
+        reject(networkError(ctx, `response body cut off after ${total} of ${expected} bytes`));
+        return;
+      }
+      resolve(out ?? Buffer.concat(chunks, total)); // always a fresh buffer of our own
+    };
+    const onAbort = (): void => finish(new Error('aborted'));
+    const onData = (chunk: Buffer | Uint8Array): void => {
+      const n = chunk.length;
+      if (out) {
+        if (total + n > out.length) {
+          finish(networkError(ctx, `response body longer than its Content-Length ${expected}`));
+          return;
+        }
+        out.set(chunk, total);
+      } else chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+      total += n;
+    };
+    const onEnd = (): void => finish();
+    const onError = (e: unknown): void => finish(e);
+    // a stream closed without 'end' (connection dropped) fails; after 'end' this is a no-op
+    const onClose = (): void => finish(new Error('connection closed before the end of the body'));
+    if (signal.aborted) {
+      finish(new Error('aborted'));
+      return;
     }
-  } catch (e) {
-    if (e instanceof StoreError) throw e;
-    throw networkError(ctx, `response body cut off after ${total} bytes: ${(e as Error).message}`, e);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  if (expected !== undefined && total !== expected) throw networkError(ctx, `response body cut off after ${total} of ${expected} bytes`);
-  return Buffer.concat(chunks, total); // always a fresh buffer of our own
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+    stream.once('close', onClose);
+  });
 }
