@@ -92,15 +92,15 @@ export async function readThrough(args: ReadThroughArgs): Promise<Buffer> {
         const re = Math.min((f.last + 1) * B, size) - 1;
         const { body } = await store.get(key, { range: { start: rs, end: re }, ...ifMatch, signal: ac.signal });
         checkLength(body, re - rs + 1, key, rs, re);
-        const puts: Promise<boolean>[] = [];
         for (let i = f.first; i <= f.last; i++) {
           const off = (i - f.first) * B;
           const block = body.subarray(off, off + blockLen(i));
           const { from, to } = within(i);
           pieces[i - first] = block.subarray(from, to + 1);
-          puts.push(cache.put(key, etag, i, block));
+          // Written in the background: the reader does not wait for the local disk (put never
+          // throws; cache.settle() waits for writes in flight).
+          void cache.put(key, etag, i, block);
         }
-        await Promise.all(puts);
       });
     } finally {
       signal?.removeEventListener('abort', onAbort);

@@ -48,7 +48,13 @@ describe('readThrough', () => {
     return { cache, store: new ProbeStore(inner), inner, data, etag };
   }
 
-  const read = (a: Omit<ReadThroughArgs, 'key'> & { key?: string }): Promise<Buffer> => readThrough({ key: 'dir/obj', ...a });
+  // readThrough writes blocks to the cache in the background; settle() lets them land so the
+  // next read can be checked against the cache contents.
+  const read = async (a: Omit<ReadThroughArgs, 'key'> & { key?: string }): Promise<Buffer> => {
+    const b = await readThrough({ key: 'dir/obj', ...a });
+    await a.cache?.settle();
+    return b;
+  };
 
   test('random ranges return exactly the bytes of the object; a second read does no GET', async () => {
     const size = 20 * BS + 123;
