@@ -72,6 +72,7 @@ describe('BlockCache on a full disk', () => {
     }
     assert.deepEqual(await readThrough({ cache, store, key: 'big', etag, size, start: 0, end: size - 1 }), data);
     assert.equal(await cache.put('big', etag, 10_000, Buffer.alloc(BS)), false, 'a direct put on a full disk returns false');
+    await cache.settle(); // readThrough writes blocks in the background
 
     const s = cache.stats();
     tc.diagnostic(`mode ${mode}: ${s.blocks} blocks cached, ${s.writeFailures} write failures`);
