@@ -4,6 +4,7 @@
  * can check what a child read through a mount against the same bytes read directly.
  */
 import { createCipheriv, createHash } from 'node:crypto';
+import { mulberry32 } from '../../src/util/prng.js';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -44,17 +45,8 @@ export class ByteStream {
   }
 }
 
-/** mulberry32: small seeded PRNG for the random-read offsets (same offsets for every tool). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for the random-read offsets (same offsets for every tool). */
+export const prng = mulberry32;
 
 /** `n` offsets of DATA.randSize-aligned blocks inside the big object, from `seed`. */
 export function randomOffsets(n: number, seed: number): number[] {
