@@ -127,6 +127,7 @@ async function serveMounted(
     store, log, stagingDir, readOnly: cfg.readOnly, metadataTtlMs: cfg.metadataTtl * 1000,
     defaults: { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode },
     headOnReaddir: cfg.readdirHead ?? !remote.startsWith('s3:'),
+    xattrs: cfg.xattr,
     ...(blockCache ? { blockCache } : {}),
     readBudget: new MemoryBudget(Math.floor(cfg.prefetchMemory * 1024 * 1024)),
   });

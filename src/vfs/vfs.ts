@@ -47,11 +47,14 @@ export interface VfsOptions {
   blockCache?: BlockCache;
   /** Read-ahead memory shared by all open files (default 64 MiB). */
   readBudget?: MemoryBudget;
+  /** false: every xattr call is ENOSYS, so the kernel stops sending them (default true). */
+  xattrs?: boolean;
 }
 
 const O_ACCMODE = 3;
 /** Shared, stack-less: an absent attribute is the common case (ACL and SELinux probes). */
 const NO_XATTR = Object.freeze(Object.assign(fsError('ENODATA'), { stack: 'FsError: ENODATA' }));
+const NO_XATTR_SUPPORT = Object.freeze(Object.assign(fsError('ENOSYS'), { stack: 'FsError: ENOSYS' }));
 const RENAME_NOREPLACE = 1;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
@@ -795,6 +798,7 @@ export class Vfs {
   // ---------------------------------------------------------------- xattrs (user.* only)
 
   async setxattr(ctx: RequestContext, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
+    this.xattrsOn();
     this.writable();
     if (!name.startsWith('user.')) throw fsError('EOPNOTSUPP', 'only user.* extended attributes are supported');
     const n = this.inode(ino);
@@ -810,8 +814,14 @@ export class Vfs {
     await this.persistMeta(n, ctx.signal);
   }
 
+  /** With xattrs off: ENOSYS, which libfuse's kernel side remembers for the whole mount. */
+  private xattrsOn(): void {
+    if (this.opts.xattrs === false) throw NO_XATTR_SUPPORT;
+  }
+
   /** Synchronous for names outside user.* and for known metadata: `ls -l` asks for ACLs of every file. */
   getxattr(ctx: RequestContext, ino: number, name: string): MaybePromise<Buffer> {
+    this.xattrsOn();
     const n = this.inode(ino);
     if (!name.startsWith('user.')) throw NO_XATTR;
     const get = (): Buffer => {
@@ -824,12 +834,14 @@ export class Vfs {
   }
 
   async listxattr(ctx: RequestContext, ino: number): Promise<string[]> {
+    this.xattrsOn();
     const n = this.inode(ino);
     await this.ensureMeta(n, ctx.signal);
     return [...n.xattrs.keys()];
   }
 
   async removexattr(ctx: RequestContext, ino: number, name: string): Promise<void> {
+    this.xattrsOn();
     this.writable();
     const n = this.inode(ino);
     if (!name.startsWith('user.')) throw fsError('ENODATA');

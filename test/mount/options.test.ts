@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { forceUnmount, requireFuse, startMount } from '../helpers/mount-harness.js';
 import { mountsAt, readMountinfo } from '../helpers/mountinfo.js';
 import { objfsBin } from '../helpers/paths.js';
+import { getxattr, setxattr } from '../helpers/fsops.js';
 
 const run = promisify(execFile);
 
@@ -55,6 +56,25 @@ describe('mount options', () => {
       assert.match(entry.options, /(^|,)ro(,|$)/, `mount options ${entry.options}`);
       assert.match(entry.source, /^objfs:file:\/\//, `fsname ${entry.source}`);
       assert.deepEqual((await readdir(b.bucket)).filter((n) => n !== '.objfs').sort(), ['d', 'f.txt']);
+    } finally {
+      await m.stop();
+      await b.cleanup();
+    }
+  });
+
+  it('--no-xattr: extended attributes are refused with EOPNOTSUPP, everything else works', async (t) => {
+    if (!requireFuse(t)) return;
+    const b = await tempBucket({ 'f.txt': 'x' });
+    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--no-xattr', '--cache-dir', join(b.dir, 'cache')] });
+    try {
+      const f = join(m.mountpoint, 'f.txt');
+      await failsWith(setxattr(f, 'user.a', Buffer.from('1')), 'EOPNOTSUPP');
+      await failsWith(getxattr(f, 'user.a'), 'EOPNOTSUPP');
+      await failsWith(getxattr(f, 'user.a'), 'EOPNOTSUPP'); // now answered by the kernel itself
+      const { stdout } = await run('ls', ['-l', m.mountpoint]);
+      assert.match(stdout, /f\.txt/);
+      const { readFile } = await import('node:fs/promises');
+      assert.equal((await readFile(f)).toString(), 'x');
     } finally {
       await m.stop();
       await b.cleanup();
