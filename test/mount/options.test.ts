@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { forceUnmount, requireFuse, startMount } from '../helpers/mount-harness.js';
 import { mountsAt, readMountinfo } from '../helpers/mountinfo.js';
-import { objfsBin } from '../helpers/paths.js';
+import { objfsBin, repoRoot } from '../helpers/paths.js';
 import { getxattr, setxattr } from '../helpers/fsops.js';
 
 const run = promisify(execFile);
@@ -114,12 +114,23 @@ describe('mount options', () => {
     // fusermount3 opens /dev/fuse with the user's rights. Debian's default is mode 0666; some
     // containers have 0600. Check the refusal is one clear line, then use the usual mode.
     const devMode = (await stat('/dev/fuse')).mode & 0o777;
-    if ((devMode & 0o006) !== 0o006) {
-      await assert.rejects(asNobody(process.execPath, [objfsBin(), 'mount', `file://${b.bucket}`, mp, '--cache-dir', join(b.dir, 'cache')]), (e: { stderr?: string }) =>
-        /^objfs: \/dev\/fuse \(mode 0\d+\) is not usable by uid 65534: .*chmod 0666 \/dev\/fuse/.test(e.stderr ?? '') && (e.stderr ?? '').trim().split('\n').length === 1);
-      await chmod('/dev/fuse', 0o666);
-    }
+    // The user must reach the checkout to run objfs: a clone inside a private directory (mktemp -d
+    // is 0700) is not searchable by others. Grant o+x on exactly those ancestors, restore after.
+    const widened: [string, number][] = [];
     try {
+      for (let dir = repoRoot(); ; dir = join(dir, '..')) {
+        const mode = (await stat(dir)).mode & 0o7777;
+        if ((mode & 0o001) === 0) {
+          widened.push([dir, mode]);
+          await chmod(dir, mode | 0o001);
+        }
+        if (dir === '/') break;
+      }
+      if ((devMode & 0o006) !== 0o006) {
+        await assert.rejects(asNobody(process.execPath, [objfsBin(), 'mount', `file://${b.bucket}`, mp, '--cache-dir', join(b.dir, 'cache')]), (e: { stderr?: string }) =>
+          /^objfs: \/dev\/fuse \(mode 0\d+\) is not usable by uid 65534: .*chmod 0666 \/dev\/fuse/.test(e.stderr ?? '') && (e.stderr ?? '').trim().split('\n').length === 1);
+        await chmod('/dev/fuse', 0o666);
+      }
       await asNobody(process.execPath, [objfsBin(), 'mount', `file://${b.bucket}`, mp, '--daemon', '--cache-dir', join(b.dir, 'cache')]);
       const entry = mountsAt(await readMountinfo(), mp, 'fuse.objfs')[0];
       assert.ok(entry, 'mounted by nobody');
@@ -132,6 +143,7 @@ describe('mount options', () => {
     } finally {
       if (mountsAt(await readMountinfo(), mp).length > 0) await forceUnmount(mp);
       await chmod('/dev/fuse', devMode);
+      for (const [dir, mode] of widened) await chmod(dir, mode);
       await b.cleanup();
     }
   });
