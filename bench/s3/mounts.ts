@@ -12,7 +12,9 @@
  *           + -o $OBJFS_BENCH_S3FS_OPTS
  *   rclone  mount :s3 remote from a temp rclone.conf (provider Minio, env_auth false)
  *           --vfs-cache-mode full --cache-dir FRESH (defaults otherwise) + $OBJFS_BENCH_RCLONE_ARGS;
+ *           (the objfs of $OBJFS_BENCH_OBJFS_ROOT when set, else of this checkout)
  *           "rclone-off" is the same with --vfs-cache-mode off (not run by default)
+ *   objfs-idle  objfs with --sync idle=1 (the write benchmark's second objfs column)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,7 +22,7 @@ import path from 'node:path';
 import type { S3Target } from './direct.js';
 import { isMounted, runCmd, sleep, StepError } from './proc.js';
 
-export type MountTool = 'objfs' | 's3fs' | 'rclone' | 'rclone-off';
+export type MountTool = 'objfs' | 'objfs-idle' | 's3fs' | 'rclone' | 'rclone-off';
 
 export interface MountEnv {
   root: string;
@@ -38,11 +40,15 @@ export interface Mounted {
 
 const words = (s: string | undefined): string[] => (s ?? '').split(/\s+/).filter(Boolean);
 
+/** The objfs checkout that is mounted: $OBJFS_BENCH_OBJFS_ROOT (e.g. a built copy of another commit), else this one. */
+export const objfsRoot = (root: string): string => process.env.OBJFS_BENCH_OBJFS_ROOT || root;
+
 /** The command line for each tool, for the report. */
 export function describe(tool: MountTool): string {
   switch (tool) {
     case 'objfs':
-      return ['objfs mount s3://BUCKET MP --endpoint URL --region us-east-1 --cache-dir FRESH --cache-size 2048 --log-level warn', ...words(process.env.OBJFS_BENCH_OBJFS_ARGS)].join(' ');
+    case 'objfs-idle':
+      return ['objfs mount s3://BUCKET MP --endpoint URL --region us-east-1 --cache-dir FRESH --cache-size 2048 --log-level warn', ...(tool === 'objfs-idle' ? ['--sync', 'idle=1'] : []), ...words(process.env.OBJFS_BENCH_OBJFS_ARGS)].join(' ');
     case 's3fs':
       return `s3fs BUCKET MP -f -o url=URL,use_path_request_style,endpoint=us-east-1,passwd_file=FILE${process.env.OBJFS_BENCH_S3FS_OPTS ? ',' + process.env.OBJFS_BENCH_S3FS_OPTS : ''}`;
     case 'rclone':
@@ -57,10 +63,11 @@ function command(tool: MountTool, env: MountEnv, mp: string, cacheDir: string, l
   for (const k of Object.keys(base)) if (k.startsWith('AWS_')) delete base[k];
   switch (tool) {
     case 'objfs':
+    case 'objfs-idle':
       return {
         cmd: process.execPath,
         args: [
-          path.join(env.root, 'bin', 'objfs.js'),
+          path.join(objfsRoot(env.root), 'bin', 'objfs.js'),
           'mount',
           `s3://${t.bucket}`,
           mp,
@@ -76,6 +83,7 @@ function command(tool: MountTool, env: MountEnv, mp: string, cacheDir: string, l
           'warn',
           '--log-file',
           logFile,
+          ...(tool === 'objfs-idle' ? ['--sync', 'idle=1'] : []),
           ...words(process.env.OBJFS_BENCH_OBJFS_ARGS),
         ],
         childEnv: { ...base, AWS_ACCESS_KEY_ID: t.accessKey, AWS_SECRET_ACCESS_KEY: t.secretKey },

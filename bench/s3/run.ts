@@ -2,9 +2,15 @@
  * S3 read-side benchmark: objfs against s3fs, rclone mount and direct S3 access (AWS SDK v3 and
  * curl --aws-sigv4), all on one MinIO on 127.0.0.1 in the same run.
  *
- * usage: node dist/bench/s3/run.js          (npm run bench:s3)
+ * usage: node dist/bench/s3/run.js [--only reads|writes] [--rounds N] [--quick]   (npm run bench:s3 -- ...)
+ *        --only      run only the read or only the write workloads (default: both, reads first)
+ *        --rounds N  rounds (overrides OBJFS_BENCH_ROUNDS)
+ *        --quick     1 round; write workloads at 64 MiB instead of 1 GiB and 100 files instead of
+ *                    1,000 (the read data set is unchanged); results go to *-quick.json/png
  * env:   OBJFS_BENCH_ROUNDS (default 3)      rounds; each value in the table is the median
  *        OBJFS_BENCH_TOOLS                   default sdk,curl,local,objfs,s3fs,rclone (+ rclone-off)
+ *        OBJFS_BENCH_WRITE_TOOLS             default sdk,local+sdk,objfs,objfs-idle,s3fs,rclone
+ *        OBJFS_BENCH_WRITES                  write workloads, default seq,small,edit,rm,mv (writes.ts)
  *        OBJFS_BENCH_TIMEOUT (default 300)   seconds for any one step
  *        OBJFS_BENCH_RAND_OPS (default 1000) random 4 KiB reads per round (each stops after 30 s)
  *        OBJFS_BENCH_OBJFS_ARGS / OBJFS_BENCH_S3FS_OPTS / OBJFS_BENCH_RCLONE_ARGS  extra options
@@ -19,6 +25,7 @@
  * entries cold then warm, find over 10,000 objects in 100 directories, cat of 1,000 x 16 KiB
  * (kernel caches dropped before each cold step). Every read is checked against the bytes
  * uploaded. Results: a table on stdout, bench/results/s3.json, bench/results/s3.png.
+ * The write workloads (writes.ts) follow with their own table, s3-writes.json and s3-writes.png.
  * A step that fails or times out is marked in its cell and the run goes on; every mount and the
  * MinIO are stopped at the end, also on error or SIGINT/SIGTERM.
  */
@@ -31,8 +38,10 @@ import { fileURLToPath } from 'node:url';
 import { DATA, median, percentile, randomOffsets, sampleOffsets, smallKey } from './common.js';
 import { Curl, Direct, type S3Target } from './direct.js';
 import { startMinio, type Minio } from './minio.js';
-import { describe, mount, unmount, type MountEnv, type MountTool, type Mounted } from './mounts.js';
+import { describe, mount, objfsRoot, unmount, type MountEnv, type MountTool, type Mounted } from './mounts.js';
 import { dropCaches, firstLine, nowSec, rssSampler, runCmd, StepError } from './proc.js';
+import { ALL_WRITE_TOOLS, ALL_WRITE_WORKLOADS, WriteBench, writeSizes, type WriteTool, type WriteWorkload } from './writes.js';
+import { writeReport } from './write-report.js';
 import { chart, CRITERIA, criteriaRows, cell, Footnotes, INFO_RATIOS, ratio, table, WORKLOADS, type Errors, type Samples, type Tool, type Workload } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -47,10 +56,45 @@ function packageRoot(): string {
 }
 const root = packageRoot();
 const readerJs = path.join(here, 'reader.js');
+const writerJs = path.join(here, 'writer.js');
 const resultsDir = path.join(root, 'bench', 'results');
 
 const num = (v: string | undefined, d: number, min: number): number => Math.max(min, Number(v ?? d) || d);
-const rounds = num(process.env.OBJFS_BENCH_ROUNDS, 3, 1);
+
+/** Command line: --only reads|writes, --rounds N, --quick. */
+function parseArgs(argv: string[]): { only: 'reads' | 'writes' | undefined; rounds: number | undefined; quick: boolean } {
+  const out: { only: 'reads' | 'writes' | undefined; rounds: number | undefined; quick: boolean } = { only: undefined, rounds: undefined, quick: false };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i] ?? '';
+    if (flag === '--only') {
+      const v = value();
+      if (v === 'reads' || v === 'writes') out.only = v;
+      else if (v !== 'all') throw new Error(`--only: expected reads or writes, got ${JSON.stringify(v)}`);
+    } else if (flag === '--rounds') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error('--rounds: expected a positive integer');
+      out.rounds = n;
+    } else if (flag === '--quick') out.quick = true;
+    else if (flag === '--help' || flag === '-h') {
+      console.log('usage: node dist/bench/s3/run.js [--only reads|writes] [--rounds N] [--quick]   (see bench/README.md)');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${argv[i]} (usage: [--only reads|writes] [--rounds N] [--quick])`);
+  }
+  return out;
+}
+let args: ReturnType<typeof parseArgs>;
+try {
+  args = parseArgs(process.argv.slice(2));
+} catch (e) {
+  console.error(`objfs bench s3: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(2);
+}
+const quick = args.quick;
+const doReads = args.only !== 'writes';
+const doWrites = args.only !== 'reads';
+const rounds = args.rounds ?? (quick ? 1 : num(process.env.OBJFS_BENCH_ROUNDS, 3, 1));
+const resultSuffix = quick ? '-quick' : '';
 const stepMs = num(process.env.OBJFS_BENCH_TIMEOUT, 300, 10) * 1000;
 const randOps = num(process.env.OBJFS_BENCH_RAND_OPS, 1000, 10);
 const randMaxSec = 30;
@@ -59,6 +103,14 @@ const tools: Tool[] = (process.env.OBJFS_BENCH_TOOLS ?? 'sdk,curl,local,objfs,s3
   .split(',')
   .map((s) => s.trim())
   .filter((s): s is Tool => (ALL_TOOLS as string[]).includes(s));
+const writeTools: WriteTool[] = (process.env.OBJFS_BENCH_WRITE_TOOLS ?? ALL_WRITE_TOOLS.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s): s is WriteTool => (ALL_WRITE_TOOLS as string[]).includes(s));
+const writeWorkloads: WriteWorkload[] = (process.env.OBJFS_BENCH_WRITES ?? ALL_WRITE_WORKLOADS.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s): s is WriteWorkload => (ALL_WRITE_WORKLOADS as string[]).includes(s));
 const isMountTool = (t: Tool): t is MountTool => t === 'objfs' || t === 's3fs' || t === 'rclone' || t === 'rclone-off';
 const MB = 1e6;
 
@@ -92,10 +144,16 @@ function versions(minioBin: string | undefined): Record<string, string> {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     return r.status === 0 ? (r.stdout || r.stderr).trim().split('\n')[0]! : 'n/a';
   };
-  const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
-  const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', 'src', 'native'], { encoding: 'utf8' });
+  const oroot = objfsRoot(root);
+  const head = spawnSync('git', ['-C', oroot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  const dirty = spawnSync('git', ['-C', oroot, 'status', '--porcelain', '--untracked-files=no', 'src', 'native'], { encoding: 'utf8' });
+  const stamp = path.join(oroot, 'OBJFS_BENCH_COMMIT'); // a snapshot (git archive) names its commit here
   return {
-    objfs: head.status === 0 ? head.stdout.trim() + (dirty.stdout.trim() ? ' + uncommitted changes in src/ or native/' : '') : 'n/a',
+    objfs: fs.existsSync(stamp)
+      ? `${fs.readFileSync(stamp, 'utf8').trim()} (snapshot in ${oroot})`
+      : head.status === 0
+        ? head.stdout.trim() + (dirty.stdout.trim() ? ' + uncommitted changes in src/ or native/' : '')
+        : 'n/a',
     node: process.version,
     kernel: os.release(),
     cpus: String(os.cpus().length),
@@ -403,9 +461,15 @@ class Bench {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(readerJs)) throw new Error(`missing ${readerJs}: run npx tsc -p tsconfig.json`);
-  if (!tools.length) throw new Error('OBJFS_BENCH_TOOLS selects no known tool');
-  console.log(`S3 benchmark: ${rounds} rounds, tools ${tools.join(', ')}, step timeout ${stepMs / 1000} s, ${randOps} random reads`);
+  if (!fs.existsSync(readerJs) || !fs.existsSync(writerJs)) throw new Error(`missing ${readerJs} or ${writerJs}: run npx tsc -p tsconfig.json`);
+  if (doReads && !tools.length) throw new Error('OBJFS_BENCH_TOOLS selects no known tool');
+  if (doWrites && (!writeTools.length || !writeWorkloads.length)) throw new Error('OBJFS_BENCH_WRITE_TOOLS / OBJFS_BENCH_WRITES select nothing');
+  const sizes = writeSizes(quick);
+  console.log(
+    `S3 benchmark${quick ? ' (--quick)' : ''}: ${rounds} rounds, step timeout ${stepMs / 1000} s` +
+      (doReads ? `; reads: tools ${tools.join(', ')}, ${randOps} random reads` : '; reads: skipped') +
+      (doWrites ? `; writes: ${writeWorkloads.join(', ')} with ${writeTools.join(', ')} (${sizes.seqSize / 1024 / 1024} MiB, ${sizes.smallCount} files)` : '; writes: skipped'),
+  );
   ensurePackages();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'objfs-bench-s3-'));
   const shm = '/dev/shm';
@@ -417,10 +481,12 @@ async function main(): Promise<void> {
   }
   let minio: Minio | undefined;
   let bench: Bench | undefined;
+  let writeBench: WriteBench | undefined;
   let direct: Direct | undefined;
   let stopping = false;
   const cleanup = async () => {
     await bench?.cleanup();
+    await writeBench?.cleanup();
     direct?.close();
     await minio?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -442,22 +508,54 @@ async function main(): Promise<void> {
     const target: S3Target = { endpoint: minio.endpoint, region: 'us-east-1', bucket: 'objfs-bench', accessKey: minio.accessKey, secretKey: minio.secretKey };
     direct = await Direct.open(target);
     console.log(`setup: bucket ${target.bucket}: ${await direct.createBucket()}`);
-    const localBig = path.join(tmp, 'big-local.bin');
-    await direct.upload(localBig);
-    const curlTmp = fs.mkdtempSync(path.join(tmp, 'curl-'));
-    bench = new Bench({ root, tmp, target }, direct, new Curl(target, curlTmp), localBig, new Expected(localBig));
-    const t0 = nowSec();
-    for (let r = 0; r < rounds && !stopping; r++) {
-      const order = [...tools.slice(r % tools.length), ...tools.slice(0, r % tools.length)];
-      console.log(`round ${r + 1}/${rounds}: ${order.join(', ')}`);
-      for (const t of order) {
-        if (stopping) break;
-        if (isMountTool(t)) await bench.runMount(t, r);
-        else await bench.runDirect(t, r);
+    if (doReads) {
+      const localBig = path.join(tmp, 'big-local.bin');
+      await direct.upload(localBig);
+      const curlTmp = fs.mkdtempSync(path.join(tmp, 'curl-'));
+      bench = new Bench({ root, tmp, target }, direct, new Curl(target, curlTmp), localBig, new Expected(localBig));
+      const t0 = nowSec();
+      for (let r = 0; r < rounds && !stopping; r++) {
+        const order = [...tools.slice(r % tools.length), ...tools.slice(0, r % tools.length)];
+        console.log(`round ${r + 1}/${rounds}: ${order.join(', ')}`);
+        for (const t of order) {
+          if (stopping) break;
+          if (isMountTool(t)) await bench.runMount(t, r);
+          else await bench.runDirect(t, r);
+        }
       }
+      if (stopping) return;
+      report(bench, tools, target, versions(minioBin), nowSec() - t0, tmp);
+      fs.rmSync(localBig, { force: true });
     }
-    if (stopping) return;
-    report(bench, tools, target, versions(minioBin), nowSec() - t0, tmp);
+    if (doWrites) {
+      writeBench = await WriteBench.open({ env: { root, tmp, target }, writerJs, stepMs, sizes, tools: writeTools, workloads: writeWorkloads });
+      await writeBench.setup();
+      const t0 = nowSec();
+      for (let r = 0; r < rounds && !stopping; r++) {
+        console.log(`write round ${r + 1}/${rounds}`);
+        await writeBench.round(r);
+      }
+      if (stopping) return;
+      await writeBench.removeSource();
+      const w = writeBench;
+      writeReport({
+        samples: w.samples,
+        errors: w.errors,
+        durability: w.durability,
+        notes: w.notes,
+        tools: writeTools,
+        workloads: writeWorkloads,
+        sizes,
+        rounds,
+        quick,
+        seconds: nowSec() - t0,
+        versions: versions(minioBin),
+        stepTimeoutSeconds: stepMs / 1000,
+        bucket: target.bucket,
+        resultsDir,
+        tmp,
+      });
+    }
   } finally {
     if (!stopping) {
       stopping = true;
@@ -510,9 +608,9 @@ function report(bench: Bench, tools: Tool[], target: S3Target, vers: Record<stri
     notes: bench.notes,
     criteriaGoals: CRITERIA.map((c) => `${c.id} ${c.op} ${c.goal}`),
   };
-  const jsonFile = path.join(resultsDir, 's3.json');
+  const jsonFile = path.join(resultsDir, `s3${resultSuffix}.json`);
   fs.writeFileSync(jsonFile, JSON.stringify(json, null, 2) + '\n');
-  const png = path.join(resultsDir, 's3.png');
+  const png = path.join(resultsDir, `s3${resultSuffix}.png`);
   const err = chart(samples, tools, png, tmp, `objfs vs s3fs, rclone mount, curl on MinIO (127.0.0.1), median of ${rounds} rounds`);
   if (err) console.log(`chart: ${err}`);
   console.log(`\nwrote ${path.relative(process.cwd(), jsonFile)}${err ? '' : ` and ${path.relative(process.cwd(), png)}`}`);
