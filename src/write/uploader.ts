@@ -1,0 +1,291 @@
+/**
+ * The upload engine of the write path.
+ *
+ * runUpload(job) uploads one staged version of a file (types.ts: the staged sparse data file,
+ * its dirty and present ranges, its base version) following planUpload (upload-plan.ts):
+ *   'put'        store.put of the whole data file (a FileSlice, streamed by the store);
+ *   'copy-self'  store.copy(baseKey -> key) pinned to the base's ETag, with the new metadata;
+ *   'multipart'  createMultipart, then the parts with at most `concurrency` in flight: local
+ *                parts are uploadPart of a FileSlice of the data file, base parts are
+ *                uploadPartCopy of the base pinned with If-Match; then completeMultipart with the
+ *                job's conditions (If-Match base ETag / If-None-Match * / none).
+ * Bytes of a local part (or of a put) that are not `present` in the data file are first made
+ * present through job.fill(spans) -- e.g. a ranged GET of the base pinned to its ETag. fill is
+ * called part by part (so early parts upload while later ones are filled), never concurrently with
+ * itself, and only with spans that are not present and not already filled.
+ * Any failure aborts the multipart upload (best effort, even after the caller's signal fired) and
+ * rethrows the ORIGINAL error: a PreconditionFailed (the object or the base changed) comes out as
+ * such, for the caller's conflict policy.
+ *
+ * StreamingUpload uploads a NEW file while it is being written sequentially: written(upTo) says
+ * bytes [0, upTo) of the data file are final, and every complete ladder part (part-sizes.ts)
+ * below that starts uploading in the background; finish(size, conditions) uploads the tail and
+ * completes. The multipart upload is created only when the first full part exists, so a small
+ * file (no part started, size <= smallFileThreshold) is a single PUT at finish and never starts
+ * one. At most `concurrency` parts are in flight and none are queued beyond that: parts that are
+ * ready but have no slot start when a slot frees, at the next written(), or at finish().
+ * A failed part fails the whole streaming upload: the multipart upload is aborted at once and
+ * finish() rejects with the part's error; the data file is untouched, so the caller can fall back
+ * to runUpload. The caller must not change bytes below upTo after written(upTo) (a rewrite or a
+ * truncate below it means: abort() and upload the file with runUpload instead).
+ *
+ * Ownership / concurrency: the job's data file belongs to the caller, who must keep it unchanged
+ * (at least `size` bytes long; holes read as zeros) until the returned promise settles. Each
+ * runUpload call and each StreamingUpload owns its MultipartSession (multipart-session.ts); the
+ * store may be shared. Single JS thread: no locks; concurrency is bounded by counting.
+ */
+import { StoreError } from '../errors/store-error.js';
+import type { ObjectStore, PutBody, WriteConditions } from '../store/object-store.js';
+import { MultipartSession } from './multipart-session.js';
+import { partSizeFor, splitRange, type PartRange, type StoreLimits } from './part-sizes.js';
+import { RangeSet } from './range-set.js';
+import type { BaseVersion, PlannedPart, Span } from './types.js';
+import { DEFAULT_SMALL_FILE_THRESHOLD, localBytes, planUpload } from './upload-plan.js';
+
+export interface UploadJob {
+  store: ObjectStore;
+  /** Destination key. */
+  key: string;
+  /** Key of the base object, the source of copied parts (default: key). */
+  baseKey?: string | undefined;
+  /** The version the staged copy started from (absent: a new file, everything is local). */
+  base?: BaseVersion | undefined;
+  /** The staged sparse file holding the new version's bytes at their offsets. */
+  dataPath: string;
+  size: number;
+  /** Bytes that differ from the base. */
+  dirty: readonly Span[];
+  /** Bytes present in dataPath. */
+  present: readonly Span[];
+  metadata: Record<string, string>;
+  contentType?: string | undefined;
+  /** Conditions of the final write (put / copy / complete). */
+  conditions: WriteConditions;
+  /** Make these bytes present in dataPath (never called concurrently with itself). */
+  fill(spans: Span[], signal?: AbortSignal): Promise<void>;
+  /** Parts in flight at most (>= 1). */
+  concurrency: number;
+  signal?: AbortSignal | undefined;
+  /** Called after createMultipart with the id, and with undefined once completed or aborted. */
+  onUploadId?(uploadId: string | undefined): void | Promise<void>;
+  /** Bytes of the data file sent so far / to send in all (copied bytes are not counted). */
+  onProgress?(sentBytes: number, totalBytes: number): void;
+  smallFileThreshold?: number | undefined;
+}
+
+export async function runUpload(job: UploadJob): Promise<{ etag: string }> {
+  const { store, key, base, size } = job;
+  const baseKey = job.baseKey ?? key;
+  checkAborted(job.signal, key);
+  const plan = planUpload({ size, dirty: job.dirty, base, limits: store.limits, smallFileThreshold: job.smallFileThreshold });
+  const present = RangeSet.fromSpans(job.present);
+  const total = localBytes(plan);
+  let sent = 0;
+  const progress = (n: number): void => {
+    sent += n;
+    job.onProgress?.(sent, total);
+  };
+  let fillChain: Promise<void> = Promise.resolve();
+  /** Make [start, end) present (serialised fill calls). */
+  const ensurePresent = (start: number, end: number, signal: AbortSignal | undefined): Promise<void> => {
+    const run = async (): Promise<void> => {
+      const missing = present.missing(start, end);
+      if (missing.length === 0) return;
+      checkAborted(signal, key);
+      await job.fill(missing, signal);
+      present.addAll(missing);
+    };
+    const p = fillChain.then(run);
+    fillChain = p.catch(() => undefined);
+    return p;
+  };
+
+  if (plan.kind === 'put') {
+    await ensurePresent(0, size, job.signal);
+    const { etag } = await store.put(key, slice(job.dataPath, 0, size), {
+      metadata: job.metadata,
+      ...optional(job.contentType, job.signal),
+      ...job.conditions,
+    });
+    progress(size);
+    return { etag };
+  }
+  if (plan.kind === 'copy-self') {
+    return store.copy(baseKey, key, {
+      metadata: job.metadata,
+      ...optional(job.contentType, job.signal),
+      sourceIfMatch: base!.etag,
+      ...job.conditions,
+    });
+  }
+
+  const session = new MultipartSession({ store, key, metadata: job.metadata, contentType: job.contentType, signal: job.signal, onUploadId: job.onUploadId });
+  const uploadPart = (p: PlannedPart) => async (uploadId: string, signal: AbortSignal) => {
+    if (p.from === 'base') {
+      return store.uploadPartCopy(key, uploadId, p.partNumber, { key: baseKey, range: { start: p.start, end: p.end - 1 }, ifMatch: base!.etag }, signal);
+    }
+    await ensurePresent(p.start, p.end, signal);
+    const done = await store.uploadPart(key, uploadId, p.partNumber, slice(job.dataPath, p.start, p.end - p.start), signal);
+    progress(p.end - p.start);
+    return done;
+  };
+  try {
+    await session.ensure();
+    const concurrency = Math.max(1, Math.floor(job.concurrency));
+    for (const p of plan.parts) {
+      await session.whenBelow(concurrency);
+      if (session.failure) break;
+      void session.run(p.partNumber, uploadPart(p));
+    }
+    return await session.complete(job.conditions);
+  } catch (e) {
+    session.fail(e);
+    await session.abort();
+    throw session.failure!.error;
+  }
+}
+
+export interface StreamingUploadOptions {
+  store: ObjectStore;
+  key: string;
+  /** The data file being written; bytes [0, upTo) are final after written(upTo). */
+  dataPath: string;
+  metadata: Record<string, string>;
+  contentType?: string | undefined;
+  /** Part size limits (default: the store's). */
+  limits?: StoreLimits | undefined;
+  /** Parts in flight at most (>= 1). */
+  concurrency: number;
+  onUploadId?(uploadId: string | undefined): void | Promise<void>;
+  /** At finish, a file of at most this size that started no part is one PUT (default 8 MiB). */
+  smallFileThreshold?: number | undefined;
+  /** Cancels the whole upload (parts, creation, completion). */
+  signal?: AbortSignal | undefined;
+}
+
+export class StreamingUpload {
+  private readonly session: MultipartSession;
+  private readonly limits: StoreLimits;
+  private readonly concurrency: number;
+  private state: 'open' | 'finishing' | 'done' | 'aborted' = 'open';
+  /** Bytes [0, assigned) belong to parts 1..nextPart-1 (started or done). */
+  private assigned = 0;
+  private nextPart = 1;
+  private writtenUpTo = 0;
+
+  constructor(private readonly o: StreamingUploadOptions) {
+    this.limits = o.limits ?? o.store.limits;
+    this.concurrency = Math.max(1, Math.floor(o.concurrency));
+    this.session = new MultipartSession({ store: o.store, key: o.key, metadata: o.metadata, contentType: o.contentType, signal: o.signal, onUploadId: o.onUploadId });
+  }
+
+  /** A multipart upload was started (at least one full part was written). */
+  get multipart(): boolean {
+    return this.session.started;
+  }
+
+  /** Bytes handed to parts so far (uploaded or in flight). */
+  get uploadedUpTo(): number {
+    return this.assigned;
+  }
+
+  /** The first failure, if a part (or the creation) failed; finish() will reject with it. */
+  get error(): unknown {
+    return this.session.failure?.error;
+  }
+
+  /** Bytes [0, upTo) of the data file are final: start the complete parts below upTo. */
+  written(upTo: number): void {
+    if (upTo > this.writtenUpTo) this.writtenUpTo = upTo;
+    this.pump();
+  }
+
+  /** Resolves when no part is in flight (back-pressure). Never rejects; see `error`. */
+  wait(): Promise<void> {
+    return this.session.settle();
+  }
+
+  /** Upload the rest and complete (or one PUT for a small file). Rejects after aborting on any failure. */
+  async finish(size: number, conditions: WriteConditions): Promise<{ etag: string }> {
+    const { store, key } = this.o;
+    if (this.state !== 'open') throw new StoreError('InvalidArgument', `${key}: streaming upload already ${this.state}`, { key });
+    this.state = 'finishing';
+    try {
+      if (this.session.failure) throw this.session.failure.error;
+      if (!Number.isSafeInteger(size) || size < this.assigned) {
+        throw new StoreError('InvalidArgument', `${key}: final size ${size} is below the ${this.assigned} bytes already uploaded`, { key });
+      }
+      const threshold = Math.min(this.o.smallFileThreshold ?? DEFAULT_SMALL_FILE_THRESHOLD, this.limits.maxPartSize);
+      if (!this.session.started && size <= threshold) {
+        checkAborted(this.o.signal, key);
+        const r = await store.put(key, slice(this.o.dataPath, 0, size), {
+          metadata: this.o.metadata,
+          ...optional(this.o.contentType, this.o.signal),
+          ...conditions,
+        });
+        this.state = 'done';
+        return r;
+      }
+      const tail = splitRange(this.assigned, size, this.nextPart, this.limits);
+      if (this.nextPart - 1 + tail.length > this.limits.maxParts) {
+        throw new StoreError('TooLarge', `${key}: ${size} bytes need more than ${this.limits.maxParts} parts`, { key });
+      }
+      for (const p of tail) {
+        await this.session.whenBelow(this.concurrency);
+        if (this.session.failure) break;
+        this.start(p);
+      }
+      const r = await this.session.complete(conditions);
+      this.state = 'done';
+      return r;
+    } catch (e) {
+      this.session.fail(e);
+      this.state = 'aborted';
+      await this.session.abort();
+      throw this.session.failure!.error;
+    }
+  }
+
+  /** Cancel: stop the parts, abort the multipart upload if any (idempotent). */
+  async abort(): Promise<void> {
+    if (this.state === 'done') return;
+    this.state = 'aborted';
+    await this.session.abort();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private pump(): void {
+    while (this.state === 'open' && !this.session.failure && this.session.active < this.concurrency && this.nextPart <= this.limits.maxParts) {
+      const size = partSizeFor(this.nextPart, this.limits);
+      if (this.assigned + size > this.writtenUpTo) return;
+      this.start({ partNumber: this.nextPart, start: this.assigned, end: this.assigned + size });
+    }
+  }
+
+  private start(p: PartRange): void {
+    this.assigned = p.end;
+    this.nextPart = p.partNumber + 1;
+    const { store, key, dataPath } = this.o;
+    void this.session
+      .run(p.partNumber, (uploadId, signal) => store.uploadPart(key, uploadId, p.partNumber, slice(dataPath, p.start, p.end - p.start), signal))
+      .then(() => {
+        // A failed part ends the upload now (finish() will report the error).
+        if (this.session.failure && this.state === 'open') void this.session.abort();
+        else this.pump();
+      });
+  }
+}
+
+/** A FileSlice of the data file (an empty Buffer for no bytes: some stores refuse empty slices). */
+function slice(path: string, start: number, length: number): PutBody {
+  return length === 0 ? Buffer.alloc(0) : { path, start, length };
+}
+
+function optional(contentType: string | undefined, signal: AbortSignal | undefined): { contentType?: string; signal?: AbortSignal } {
+  return { ...(contentType !== undefined ? { contentType } : {}), ...(signal !== undefined ? { signal } : {}) };
+}
+
+function checkAborted(signal: AbortSignal | undefined, key: string): void {
+  if (signal?.aborted) throw new StoreError('Aborted', `${key}: upload aborted`, { key, cause: signal.reason });
+}
