@@ -208,7 +208,7 @@ export class StreamingUpload {
   /** Upload the rest and complete (or one PUT for a small file). Rejects after aborting on any failure. */
   async finish(size: number, conditions: WriteConditions): Promise<{ etag: string }> {
     const { store, key } = this.o;
-    if (this.state !== 'open') throw new StoreError('InvalidArgument', `${key}: streaming upload already ${this.state}`, { key });
+    if (this.state !== 'open') throw new StoreError(this.state === 'aborted' ? 'Aborted' : 'InvalidArgument', `${key}: streaming upload already ${this.state}`, { key });
     this.state = 'finishing';
     try {
       if (this.session.failure) throw this.session.failure.error;
