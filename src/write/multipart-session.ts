@@ -18,7 +18,8 @@
  *   fails, the id is left for the caller's journal, so recovery can abort it later.
  *
  * Ownership / concurrency: one instance per upload, owned by its uploader; single JS thread, no
- * locking. The caller's signal is linked to the internal one (both cancel parts).
+ * locking. The caller's signal is linked to the internal one from the first use until completion or
+ * abort (both cancel parts).
  */
 import { StoreError, isStoreError } from '../errors/store-error.js';
 import type { CompletedPart, ObjectStore, WriteConditions } from '../store/object-store.js';
@@ -43,14 +44,21 @@ export class MultipartSession {
   private readonly inflight = new Set<Promise<void>>();
   private readonly ctl = new AbortController();
   private aborting: Promise<void> | undefined;
-  private readonly unlink: () => void;
+  private unlink: (() => void) | undefined;
 
-  constructor(private readonly o: SessionOptions) {
-    const outer = o.signal;
-    const onAbort = (): void => this.ctl.abort(outer?.reason);
-    if (outer?.aborted) onAbort();
-    outer?.addEventListener('abort', onAbort, { once: true });
-    this.unlink = () => outer?.removeEventListener('abort', onAbort);
+  constructor(private readonly o: SessionOptions) {}
+
+  /**
+   * Follow the caller's signal from the first use until completion or abort (not from the
+   * constructor: a StreamingUpload that ends as a PUT must leave no listener on a long-lived signal).
+   */
+  private link(): void {
+    const outer = this.o.signal;
+    if (this.unlink !== undefined || outer === undefined) return;
+    const onAbort = (): void => this.ctl.abort(outer.reason);
+    outer.addEventListener('abort', onAbort, { once: true });
+    this.unlink = () => outer.removeEventListener('abort', onAbort);
+    if (outer.aborted) onAbort();
   }
 
   /** Fires when the caller's signal fires or the session failed / is being aborted. */
@@ -75,6 +83,7 @@ export class MultipartSession {
   /** The upload id, creating the upload on first use. */
   ensure(): Promise<string> {
     this.creating ??= (async () => {
+      this.link();
       this.checkCancelled();
       const { uploadId } = await this.o.store.createMultipart(this.o.key, {
         metadata: this.o.metadata,
@@ -92,6 +101,7 @@ export class MultipartSession {
   run(partNumber: number, fn: (uploadId: string, signal: AbortSignal) => Promise<CompletedPart>): Promise<void> {
     const p = (async () => {
       try {
+        this.link();
         this.checkCancelled();
         const uploadId = await this.ensure();
         this.checkCancelled();
@@ -138,7 +148,7 @@ export class MultipartSession {
       throw e;
     }
     this.uploadId = undefined;
-    this.unlink();
+    this.unlink?.();
     await Promise.resolve(this.o.onUploadId?.(undefined)).catch(() => undefined); // the object is written either way
     return { etag };
   }
@@ -149,7 +159,7 @@ export class MultipartSession {
       if (!this.ctl.signal.aborted) this.ctl.abort(new StoreError('Aborted', `${this.o.key}: upload aborted`, { key: this.o.key }));
       await this.settle();
       if (this.creating !== undefined) await this.creating.catch(() => undefined);
-      this.unlink();
+      this.unlink?.();
       const uploadId = this.uploadId;
       if (uploadId === undefined) return;
       try {
@@ -164,6 +174,7 @@ export class MultipartSession {
   }
 
   private checkCancelled(): void {
+    if (this.o.signal?.aborted && !this.ctl.signal.aborted) this.ctl.abort(this.o.signal.reason);
     const s = this.ctl.signal;
     if (!s.aborted) return;
     if (this.failure) throw this.failure.error;

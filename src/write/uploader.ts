@@ -131,7 +131,7 @@ export async function runUpload(job: UploadJob): Promise<{ etag: string }> {
   };
   try {
     await session.ensure();
-    const concurrency = Math.max(1, Math.floor(job.concurrency));
+    const concurrency = Math.max(1, Math.floor(job.concurrency) || 1);
     for (const p of plan.parts) {
       await session.whenBelow(concurrency);
       if (session.failure) break;
@@ -175,7 +175,7 @@ export class StreamingUpload {
 
   constructor(private readonly o: StreamingUploadOptions) {
     this.limits = o.limits ?? o.store.limits;
-    this.concurrency = Math.max(1, Math.floor(o.concurrency));
+    this.concurrency = Math.max(1, Math.floor(o.concurrency) || 1);
     this.session = new MultipartSession({ store: o.store, key: o.key, metadata: o.metadata, contentType: o.contentType, signal: o.signal, onUploadId: o.onUploadId });
   }
 

@@ -7,6 +7,7 @@
  * property test over random edits with tiny part limits.
  */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -186,6 +187,16 @@ describe('runUpload', () => {
     );
     assert.equal(store.stats().calls.abortMultipart, 1);
     await assertNoUpload(inner, 'k', ids.last());
+  });
+
+  it("no listener is left on the caller's signal", async () => {
+    const { store, base, etag } = await withBase(20 * MiB);
+    const path = dataPath();
+    await writeStaged(path, base, [[0, base.length]]);
+    const ctl = new AbortController();
+    await runUpload({ store, key: 'k', base: { etag, size: base.length }, dataPath: path, size: base.length, dirty: [[0, MiB]], present: [[0, base.length]], metadata: {}, conditions: {}, concurrency: 2, fill: async () => {}, signal: ctl.signal });
+    assert.equal(store.stats().calls.completeMultipart, 1);
+    assert.equal(getEventListeners(ctl.signal, 'abort').length, 0);
   });
 
   it('a journal callback that fails after createMultipart: the upload is aborted, its error thrown', async () => {
