@@ -14,7 +14,10 @@ import { mkdir, access, constants as fsc } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../util/logger.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import { Journal, JournalLockedError } from '../write/journal.js';
+import { recover } from '../write/recovery.js';
+import { parseSyncPolicy, type ConflictPolicy } from '../write/types.js';
 import { validateMountConfig, type MountConfig } from '../config/options.js';
 import { checkFuseDevice, checkMountpoint } from './mountpoint.js';
 import { openStore } from '../store/open-store.js';
@@ -43,7 +46,7 @@ export async function mountCommand(remote: string, mountpoint: string, raw: Reco
   return serve(remote, mp, cfg);
 }
 
-async function prepare(remote: string, mp: string, cfg: MountConfig): Promise<{ store: ObjectStore; stagingDir: string }> {
+async function prepare(remote: string, mp: string, cfg: MountConfig): Promise<{ store: ObjectStore; storeId: string }> {
   try {
     checkFuseDevice();
     await checkMountpoint(mp, cfg.force);
@@ -70,15 +73,51 @@ async function prepare(remote: string, mp: string, cfg: MountConfig): Promise<{ 
     await store.close().catch(() => undefined);
     throw new UserError(`cannot use ${remote}: ${firstLine(e)}`);
   }
-  const stagingDir = join(cfg.cacheDir, 'staging', createHash('sha256').update(store.description).digest('hex').slice(0, 16));
+  const storeId = createHash('sha256').update(store.description).digest('hex').slice(0, 16);
   try {
-    await mkdir(stagingDir, { recursive: true, mode: 0o700 });
-    await access(stagingDir, fsc.W_OK);
+    await mkdir(cfg.cacheDir, { recursive: true, mode: 0o700 });
+    await access(cfg.cacheDir, fsc.W_OK);
   } catch (e) {
     await store.close().catch(() => undefined);
     throw new UserError(`cache directory ${cfg.cacheDir} is not usable: ${firstLine(e)}`);
   }
-  return { store, stagingDir };
+  return { store, storeId };
+}
+
+/** Progress of long uploads (recovery, unmount) on stderr, at most a few lines a second. */
+function progressPrinter(what: string): (done: number, total: number, key: string) => void {
+  let last = 0;
+  return (done, total, key) => {
+    const now = Date.now();
+    if (done !== total && now - last < 500) return;
+    last = now;
+    process.stderr.write(`objfs: ${what}: ${done}/${total} file(s) (${key})\n`);
+  };
+}
+
+/** Open the write-back journal and finish what a previous run left in it; nothing is served before. */
+async function openJournal(store: ObjectStore, cfg: MountConfig, storeId: string, log: Logger): Promise<Journal> {
+  const dir = join(cfg.cacheDir, 'write', storeId);
+  let journal: Journal;
+  try {
+    journal = await Journal.open(dir, log);
+  } catch (e) {
+    throw new UserError(e instanceof JournalLockedError ? `${store.description} is already mounted by another objfs using ${cfg.cacheDir} (${firstLine(e)})` : `write journal ${dir} is not usable: ${firstLine(e)}`);
+  }
+  const res = await recover({
+    journal, store, log, conflict: cfg.conflict as ConflictPolicy, concurrency: cfg.uploadConcurrency,
+    progress: progressPrinter('uploading versions left by a previous run'),
+  }).catch(async (e: unknown) => {
+    await journal.close();
+    throw new UserError(`could not read the write journal ${dir}: ${firstLine(e)}`);
+  });
+  for (const a of res.setAside) process.stderr.write(`objfs: ${a.key} was not uploaded (${a.reason}); the data is kept in ${a.dir}\n`);
+  if (res.failed.length > 0) {
+    await journal.close();
+    const f = res.failed[0]!;
+    throw new UserError(`${res.failed.length} version(s) left by a previous run could not be uploaded (first: ${f.key}: ${f.error}); they stay in ${dir} and are retried at the next mount`);
+  }
+  return journal;
 }
 
 async function serve(remote: string, mp: string, cfg: MountConfig): Promise<number> {
@@ -106,25 +145,35 @@ async function serveMounted(
   stopRequested: () => string | undefined,
   setSignalHandler: (h: (sig: string) => void) => void,
 ): Promise<number> {
-  const { store, stagingDir } = await prepare(remote, mp, cfg);
+  const { store, storeId } = await prepare(remote, mp, cfg);
   if (stopRequested()) {
     await store.close().catch(() => undefined);
     return 0;
   }
   const log = createLogger(cfg.logLevel, cfg.logFile);
+  let journal: Journal;
+  try {
+    journal = await openJournal(store, cfg, storeId, log);
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
   // A local directory is its own cache: the block cache is for remote stores only.
   let blockCache: BlockCache | undefined;
   if (cfg.cacheSize > 0 && !remote.startsWith('file:')) {
-    const dir = join(cfg.cacheDir, 'blocks', stagingDir.slice(stagingDir.lastIndexOf('/') + 1));
+    const dir = join(cfg.cacheDir, 'blocks', storeId);
     try {
       blockCache = await BlockCache.open({ dir, maxBytes: Math.floor(cfg.cacheSize * 1024 * 1024), log });
     } catch (e) {
+      await journal.close();
       await store.close().catch(() => undefined);
       throw new UserError(`cache directory ${dir} is not usable: ${firstLine(e)}`);
     }
   }
   const vfs = new Vfs({
-    store, log, stagingDir, readOnly: cfg.readOnly, metadataTtlMs: cfg.metadataTtl * 1000,
+    store, log, journal, readOnly: cfg.readOnly, metadataTtlMs: cfg.metadataTtl * 1000,
+    sync: parseSyncPolicy(cfg.sync), conflict: cfg.conflict as ConflictPolicy, uploadConcurrency: cfg.uploadConcurrency,
+    ...(cfg.writablePath ? { writablePath: cfg.writablePath } : {}),
     defaults: { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode },
     headOnReaddir: cfg.readdirHead ?? !remote.startsWith('s3:'),
     xattrs: cfg.xattr,
@@ -144,12 +193,13 @@ async function serveMounted(
     },
     onDestroy(status) {
       void (async () => {
-        const failed = await vfs.flushAll();
+        const failed = await vfs.flushAll(progressPrinter('uploading pending files'));
         await blockCache?.close().catch(() => undefined);
+        await journal.close().catch(() => undefined);
         await store.close().catch(() => undefined);
         if (failed.length > 0) {
-          log.error({ failed, stagingDir }, 'some files could not be uploaded; their staged copies are kept');
-          process.stderr.write(`objfs: ${failed.length} file(s) could not be uploaded (kept under ${stagingDir}): ${failed.slice(0, 5).join(', ')}\n`);
+          log.error({ failed, journal: journal.dir }, 'some files could not be uploaded; their versions are kept in the journal for the next mount');
+          process.stderr.write(`objfs: ${failed.length} file(s) could not be uploaded: ${failed.slice(0, 5).join(', ')}; the data is kept in ${journal.dir} and uploaded by the next mount of this bucket\n`);
         }
         log.info({ mountpoint: mp, status }, 'unmounted');
         finish(failed.length > 0 ? 1 : 0);
@@ -170,6 +220,7 @@ async function serveMounted(
       adapter.dispatch, adapter.args, adapter.out,
     );
   } catch (e) {
+    await journal.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw new UserError(firstLine(e).replace(/^objfs: /, ''));
   }
@@ -182,8 +233,9 @@ async function serveMounted(
       return;
     }
     shuttingDown = true;
-    log.info({ signal: sig, pending: vfs.openHandles }, 'signal received: uploading pending data, then unmounting');
-    void vfs.flushAll().finally(() => session?.unmount());
+    log.info({ signal: sig, pending: vfs.pendingUploads, open: vfs.openHandles }, 'signal received: uploading pending data, then unmounting');
+    if (vfs.pendingUploads > 0) process.stderr.write(`objfs: ${sig}: uploading ${vfs.pendingUploads} pending file(s), then unmounting (a second signal unmounts at once)\n`);
+    void vfs.flushAll(progressPrinter('uploading pending files')).finally(() => session?.unmount());
   };
   setSignalHandler(onSignal);
   const early = stopRequested();

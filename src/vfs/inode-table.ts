@@ -3,7 +3,7 @@
  *
  * Ownership and lifetime rules:
  * - An Inode lives while the kernel holds lookups on it (nlookup > 0), while a handle is open on
- *   it, or while it holds data not yet in the store (`local`). forget() drops it when all three end.
+ *   it, or while it holds data not yet in the store (`local`, or a staged version to upload). forget() drops it when all three end.
  * - Inode numbers are stable for a path during a mount: `inoByPath` remembers the number of every
  *   path ever seen (it follows renames, and is dropped on unlink/rmdir), so a path looked up again
  *   after a forget gets the same number. Numbers are never reused, so generation is always 0.
@@ -12,7 +12,7 @@
  */
 import type { Attr, Timespec } from './types.js';
 import type { Kind } from './meta-codec.js';
-import type { FileData } from './file-data.js';
+import type { StagedFile } from '../write/staged-file.js';
 
 export const ROOT_INO = 1;
 
@@ -36,7 +36,7 @@ export class Inode {
   /** Set once unlinked/rmdir'ed while still referenced: no longer reachable by path. */
   removed = false;
   /** Staged (locally changed) content while the file is being written. */
-  data: FileData | undefined;
+  data: StagedFile | undefined;
   /** ETag whose content the kernel page cache holds for this inode (decides keep_cache at open). */
   cachedEtag: string | undefined;
 
@@ -172,7 +172,7 @@ export class InodeTable {
   maybeDrop(inode: Inode): void {
     if (inode.ino === ROOT_INO) return;
     if (inode.nlookup > 0 || inode.openCount > 0) return;
-    if (inode.local && !inode.removed) return;
+    if ((inode.local || inode.data?.needsUpload) && !inode.removed) return; // a pending version keeps it
     if (this.byIno.get(inode.ino) === inode) this.byIno.delete(inode.ino);
     if (this.byPath.get(inode.path) === inode) this.byPath.delete(inode.path);
   }

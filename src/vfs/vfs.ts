@@ -22,7 +22,9 @@ import { isStoreError, StoreError } from '../errors/store-error.js';
 import { fsError } from '../errors/fs-error.js';
 import { Inode, InodeTable, ROOT_INO, joinPath } from './inode-table.js';
 import { Namespace, NAME_MAX, validName, type PathStat } from './namespace.js';
-import { FileData } from './file-data.js';
+import { WritePath, type FlushProgress } from './write-path.js';
+import type { Journal } from '../write/journal.js';
+import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
 import {
   S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, decodeMeta, encodeMeta, kindOfMode, nowTimespec, timespecFromDate, typeBits,
   type Defaults, type Kind,
@@ -36,8 +38,16 @@ import { Prefetcher } from '../read/prefetcher.js';
 export interface VfsOptions {
   store: ObjectStore;
   log: Logger;
-  /** Directory for staged (being written) files. Must exist. */
-  stagingDir: string;
+  /** The write-back journal: staged files and the records of versions not yet in the store. */
+  journal: Journal;
+  /** When written data goes to the store (default close). */
+  sync?: SyncPolicy;
+  /** What to do when the object changed in the store since our copy started (default keep-both). */
+  conflict?: ConflictPolicy;
+  /** Parts of one file uploaded in parallel (default 8). */
+  uploadConcurrency?: number;
+  /** Only this sub-path (relative to the root, no leading slash) is writable; everything else is EROFS. */
+  writablePath?: string;
   readOnly: boolean;
   metadataTtlMs: number;
   defaults: Defaults;
@@ -106,6 +116,8 @@ export class Vfs {
   private readonly ttlS: number;
   private nextFh = 1;
   private readonly budget: MemoryBudget;
+  private readonly writes: WritePath;
+  private readonly writableRoot: string | undefined;
   /** Times of directories that have no marker object (stable for the mount). */
   private readonly mountTime = nowTimespec();
 
@@ -123,6 +135,18 @@ export class Vfs {
     root.metaKnown = true;
     root.nlookup = 1;
     this.table = new InodeTable(root);
+    this.writableRoot = opts.writablePath?.split('/').filter((s) => s !== '' && s !== '.').join('/');
+    this.writes = new WritePath({
+      store: opts.store, log: opts.log, journal: opts.journal, sync: opts.sync ?? { kind: 'close' },
+      conflict: opts.conflict ?? 'keep-both', concurrency: opts.uploadConcurrency ?? 8,
+      metadataFor: (n) => encodeMeta(n.metadata, this.posixMeta(n)),
+      dropCached: (key) => this.dropCached(key),
+    });
+  }
+
+  /** Staged versions not yet in the store. */
+  get pendingUploads(): number {
+    return this.writes.pending;
   }
 
   /** Seconds the kernel may cache a negative lookup. */
@@ -148,8 +172,12 @@ export class Vfs {
     return n;
   }
 
-  private writable(): void {
+  /** Changes are allowed at `path` (read-only mounts and paths outside --writable-path: EROFS). */
+  private writable(path?: string): void {
     if (this.opts.readOnly) throw fsError('EROFS');
+    const w = this.writableRoot;
+    if (w === undefined || w === '' || path === undefined) return;
+    if (path !== w && !path.startsWith(w + '/')) throw fsError('EROFS', `${path || '/'} is outside the writable path ${w}`);
   }
 
   private checkName(name: string): void {
@@ -173,7 +201,7 @@ export class Vfs {
 
   /** State that exists only here and must not be replaced by what the store says. */
   private pinned(n: Inode): boolean {
-    return n.local || (n.data?.dirty ?? false) || n.ino === ROOT_INO;
+    return n.local || (n.data?.needsUpload ?? false) || n.ino === ROOT_INO;
   }
 
   private entry(n: Inode): Entry {
@@ -287,7 +315,8 @@ export class Vfs {
 
   /** Persist attribute changes of an object that is in the store and has no pending upload. */
   private async persistMeta(n: Inode, signal?: AbortSignal): Promise<void> {
-    if (this.pinned(n)) return; // goes up with the pending upload (or the root, which has no object)
+    if (n.ino === ROOT_INO) return; // the root has no object
+    if (this.pinned(n)) return this.writes.metadataChanged(n); // goes up with the pending version
     const metadata = encodeMeta(n.metadata, this.posixMeta(n));
     if (n.kind === 'dir') {
       const { etag } = await this.store.put(n.key, Buffer.alloc(0), { metadata, signal });
@@ -297,6 +326,7 @@ export class Vfs {
       const { etag } = await this.store.copy(n.key, n.key, { metadata, ...(n.etag ? { sourceIfMatch: n.etag } : {}), signal });
       n.etag = etag;
       n.cachedEtag = etag; // same bytes: the kernel's cached pages stay valid
+      n.data?.rebase(n.path, etag);
     }
     n.metadata = metadata;
     n.fetchedAt = Date.now();
@@ -305,36 +335,6 @@ export class Vfs {
   /** Give the disk cache's blocks of a key back early (they are keyed by ETag, so never stale). */
   private dropCached(key: string): void {
     void this.opts.blockCache?.invalidate(key).catch((e: unknown) => this.log.debug({ key, err: e }, 'cache invalidate failed'));
-  }
-
-  private fileData(n: Inode): FileData {
-    if (!n.data) n.data = new FileData(this.opts.stagingDir);
-    return n.data;
-  }
-
-  /** Upload staged data as the whole object. Errors propagate to close/fsync. */
-  private async upload(n: Inode, signal?: AbortSignal): Promise<void> {
-    const data = n.data;
-    if (!data) return;
-    await data.mutex.run(async () => {
-      if (!data.dirty || n.removed || !data.stagePath) return;
-      const metadata = encodeMeta(n.metadata, this.posixMeta(n));
-      const { etag } = await this.store.put(n.path, { path: data.stagePath, start: 0, length: data.size }, { metadata, signal });
-      this.dropCached(n.path);
-      n.etag = etag;
-      n.cachedEtag = etag;
-      n.metadata = metadata;
-      n.local = false;
-      n.metaKnown = true;
-      n.fetchedAt = Date.now();
-      n.attr.size = data.size;
-      data.dirty = false;
-    });
-  }
-
-  private async stageLocked(n: Inode, data: FileData, empty: boolean, signal?: AbortSignal): Promise<void> {
-    if (data.staged) return;
-    await data.stage(this.store, n.path, n.local ? undefined : n.etag, n.local ? 0 : n.attr.size, empty || n.local, signal);
   }
 
   // ---------------------------------------------------------------- lookup & attributes
@@ -367,21 +367,15 @@ export class Vfs {
   }
 
   async setattr(ctx: RequestContext, ino: number, ch: SetAttrChanges, fh?: number): Promise<Entry> {
-    this.writable();
     let n = this.inode(ino);
+    this.writable(n.path);
     await this.ensureMeta(n, ctx.signal);
     n = this.inode(ino);
     const now = nowTimespec();
     if (ch.size !== undefined) {
       if (n.kind === 'dir') throw fsError('EISDIR');
       if (n.kind === 'symlink') throw fsError('EINVAL');
-      const size = ch.size;
-      const data = this.fileData(n);
-      await data.mutex.run(async () => {
-        await this.stageLocked(n, data, size === 0, ctx.signal);
-        await data.truncate(size);
-      });
-      n.attr.size = size;
+      await this.writes.truncate(n, ch.size);
       n.touchMtime(now);
     }
     let metaChanged = false;
@@ -406,8 +400,8 @@ export class Vfs {
       metaChanged = true;
     }
     if (metaChanged) n.attr.ctime = now;
-    if (ch.size !== undefined && fh === undefined) await this.upload(n, ctx.signal);
-    else if (metaChanged) await this.persistMeta(n, ctx.signal);
+    if (metaChanged) await this.persistMeta(n, ctx.signal);
+    if (ch.size !== undefined && fh === undefined) await this.writes.afterPathChange(n, ctx.signal);
     return this.entry(n);
   }
 
@@ -431,10 +425,10 @@ export class Vfs {
   }
 
   async mkdir(ctx: RequestContext, parentIno: number, name: string, mode: number): Promise<Entry> {
-    this.writable();
     const parent = this.dir(parentIno);
     this.checkName(name);
     const path = joinPath(parent.path, name);
+    this.writable(path);
     await this.mustNotExist(path, ctx.signal);
     const attr = this.newAttr('dir', mode, ctx.uid, ctx.gid, 4096, nowTimespec());
     const metadata = encodeMeta(undefined, { mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime });
@@ -450,10 +444,10 @@ export class Vfs {
   }
 
   async symlink(ctx: RequestContext, parentIno: number, name: string, target: string): Promise<Entry> {
-    this.writable();
     const parent = this.dir(parentIno);
     this.checkName(name);
     const path = joinPath(parent.path, name);
+    this.writable(path);
     await this.mustNotExist(path, ctx.signal);
     const body = Buffer.from(target, 'utf8');
     const attr = this.newAttr('symlink', 0o777, ctx.uid, ctx.gid, body.length, nowTimespec());
@@ -471,12 +465,13 @@ export class Vfs {
   }
 
   async unlink(ctx: RequestContext, parentIno: number, name: string): Promise<void> {
-    this.writable();
     const parent = this.dir(parentIno);
     const path = joinPath(parent.path, name);
+    this.writable(path);
     const n = await this.resolve(path, ctx.signal);
     if (!n) throw fsError('ENOENT');
     if (n.kind === 'dir') throw fsError('EISDIR');
+    await this.writes.removed(n); // waits for an upload in flight; nothing of it is uploaded after this
     if (!n.local) await this.store.delete(n.path, ctx.signal);
     this.dropCached(n.path);
     this.removed(n, path);
@@ -485,13 +480,12 @@ export class Vfs {
   private removed(n: Inode, path: string): void {
     this.table.detach(n);
     this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
-    if (n.openCount === 0) void n.data?.discard();
   }
 
   async rmdir(ctx: RequestContext, parentIno: number, name: string): Promise<void> {
-    this.writable();
     const parent = this.dir(parentIno);
     const path = joinPath(parent.path, name);
+    this.writable(path);
     const n = await this.resolve(path, ctx.signal);
     if (!n) throw fsError('ENOENT');
     if (n.kind !== 'dir') throw fsError('ENOTDIR');
@@ -506,12 +500,13 @@ export class Vfs {
   }
 
   async rename(ctx: RequestContext, parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void> {
-    this.writable();
     if (flags & ~RENAME_NOREPLACE) throw fsError('EINVAL', 'only RENAME_NOREPLACE is supported');
     const from = joinPath(this.dir(parentIno).path, name);
     const toDir = this.dir(newParentIno);
     this.checkName(newName);
     const to = joinPath(toDir.path, newName);
+    this.writable(from);
+    this.writable(to);
     const src = await this.resolve(from, ctx.signal);
     if (!src) throw fsError('ENOENT');
     if (from === to) return;
@@ -524,20 +519,18 @@ export class Vfs {
       if (dst.kind === 'dir') {
         await this.mustBeEmpty(dst, ctx.signal);
         await this.store.delete(to + '/', ctx.signal);
-      }
+      } else if (dst !== src) await this.writes.removed(dst); // its pending version must never land over ours
     }
     if (src.kind === 'dir') await this.renameDir(src, to, ctx.signal);
     else await this.renameFile(src, to, (flags & RENAME_NOREPLACE) !== 0, ctx.signal);
-    if (dst && dst !== src) {
-      this.table.detach(dst);
-      if (dst.openCount === 0) void dst.data?.discard();
-    }
+    if (dst && dst !== src) this.table.detach(dst);
     this.negative.delete(to);
     this.negative.set(from, Date.now() + this.opts.metadataTtlMs);
   }
 
   private async renameFile(src: Inode, to: string, noReplace: boolean, signal?: AbortSignal): Promise<void> {
-    const move = async () => {
+    await this.writes.renaming(src, async () => {
+      let copied: string | undefined;
       if (!src.local) {
         const { etag } = await this.store.copy(src.path, to, {
           ...(src.etag ? { sourceIfMatch: src.etag } : {}),
@@ -550,11 +543,11 @@ export class Vfs {
         await this.store.delete(src.path, signal);
         this.dropCached(src.path);
         src.etag = etag;
+        copied = etag;
       }
       this.table.move(src, to);
-    };
-    if (src.data) await src.data.mutex.run(move);
-    else await move();
+      return copied;
+    });
   }
 
   private async renameDir(src: Inode, to: string, signal?: AbortSignal): Promise<void> {
@@ -571,6 +564,7 @@ export class Vfs {
       }
     }
     this.table.move(src, to);
+    await this.writes.movedUnder(to);
   }
 
   // ---------------------------------------------------------------- files
@@ -580,15 +574,10 @@ export class Vfs {
     if (n.kind === 'dir') throw fsError('EISDIR');
     const acc = flags & O_ACCMODE;
     const trunc = (flags & fsc.O_TRUNC) !== 0 && acc !== fsc.O_RDONLY;
-    if (acc !== fsc.O_RDONLY || trunc) this.writable();
+    if (acc !== fsc.O_RDONLY || trunc) this.writable(n.path);
     if (!this.pinned(n) && !n.removed && !this.fresh(n)) n = await this.refresh(n, ctx.signal); // close-to-open
     if (trunc) {
-      const data = this.fileData(n);
-      await data.mutex.run(async () => {
-        await this.stageLocked(n, data, true, ctx.signal);
-        if (data.size !== 0) await data.truncate(0);
-        data.dirty = true;
-      });
+      await this.writes.stageEmpty(n);
       n.attr.size = 0;
       n.touchMtime(nowTimespec());
     }
@@ -607,10 +596,10 @@ export class Vfs {
   }
 
   async create(ctx: RequestContext, parentIno: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenResult }> {
-    this.writable();
     const parent = this.dir(parentIno);
     this.checkName(name);
     const path = joinPath(parent.path, name);
+    this.writable(path);
     const existing = await this.resolve(path, ctx.signal);
     if (existing) {
       if (flags & fsc.O_EXCL) throw fsError('EEXIST');
@@ -622,11 +611,7 @@ export class Vfs {
     const n = this.table.add(path, 'file', attr);
     Object.assign(n, { local: true, metaKnown: true, fetchedAt: Date.now(), removed: false, etag: undefined, metadata: {} });
     n.xattrs = new Map();
-    const data = this.fileData(n);
-    await data.mutex.run(async () => {
-      await this.stageLocked(n, data, true, ctx.signal);
-      data.dirty = true;
-    });
+    await this.writes.stageEmpty(n);
     this.negative.delete(path);
     n.nlookup++;
     return { entry: this.entry(n), open: this.addHandle(n, flags) };
@@ -641,8 +626,7 @@ export class Vfs {
   async read(ctx: RequestContext, fh: number, size: number, offset: number): Promise<Buffer> {
     const h = this.handle(fh);
     const n = this.inode(h.ino);
-    const data = n.data;
-    if (data?.staged) return data.mutex.run(() => data.read(size, offset));
+    if (n.data) return this.writes.read(n, size, offset, ctx.signal);
     if (offset >= h.size || size === 0) return Buffer.alloc(0);
     try {
       return await this.reader(h, n).read(offset, size, ctx.signal);
@@ -672,28 +656,21 @@ export class Vfs {
   }
 
   async write(ctx: RequestContext, fh: number, buf: Buffer, offset: number): Promise<number> {
-    this.writable();
     const h = this.handle(fh);
     if ((h.flags & O_ACCMODE) === fsc.O_RDONLY) throw fsError('EBADF');
     const n = this.inode(h.ino);
-    const data = this.fileData(n);
-    const count = await data.mutex.run(async () => {
-      await this.stageLocked(n, data, false, ctx.signal);
-      const off = h.flags & fsc.O_APPEND ? data.size : offset;
-      return data.write(buf, off);
-    });
-    n.attr.size = data.size;
+    this.writable(n.path);
+    const count = await this.writes.write(n, buf, offset, (h.flags & fsc.O_APPEND) !== 0);
     n.touchMtime(nowTimespec());
     return count;
   }
 
   async flush(ctx: RequestContext, fh: number): Promise<void> {
-    const n = this.inode(this.handle(fh).ino);
-    if (n.data?.dirty) await this.upload(n, ctx.signal);
+    await this.writes.flush(this.inode(this.handle(fh).ino), ctx.signal);
   }
 
   async fsync(ctx: RequestContext, fh: number): Promise<void> {
-    await this.flush(ctx, fh);
+    await this.writes.fsync(this.inode(this.handle(fh).ino), ctx.signal);
   }
 
   async release(fh: number): Promise<void> {
@@ -705,20 +682,7 @@ export class Vfs {
     const n = this.table.get(h.ino);
     if (!n) return;
     n.openCount--;
-    if (n.openCount === 0 && n.data) {
-      if (n.data.dirty && !n.removed) {
-        try {
-          await this.upload(n);
-        } catch (e) {
-          this.log.error({ key: n.path, err: e }, 'upload at release failed; the staged copy is kept');
-        }
-      }
-      if (n.openCount === 0 && !n.data.dirty) {
-        const d = n.data;
-        n.data = undefined;
-        await d.discard();
-      }
-    }
+    if (n.openCount === 0) await this.writes.released(n);
     this.table.maybeDrop(n);
   }
 
@@ -802,6 +766,7 @@ export class Vfs {
     this.writable();
     if (!name.startsWith('user.')) throw fsError('EOPNOTSUPP', 'only user.* extended attributes are supported');
     const n = this.inode(ino);
+    this.writable(n.path);
     await this.ensureMeta(n, ctx.signal);
     const has = n.xattrs.has(name);
     if (flags & XATTR_CREATE && has) throw fsError('EEXIST');
@@ -844,6 +809,7 @@ export class Vfs {
     this.xattrsOn();
     this.writable();
     const n = this.inode(ino);
+    this.writable(n.path);
     if (!name.startsWith('user.')) throw fsError('ENODATA');
     await this.ensureMeta(n, ctx.signal);
     if (!n.xattrs.delete(name)) throw fsError('ENODATA');
@@ -852,20 +818,9 @@ export class Vfs {
 
   // ---------------------------------------------------------------- shutdown
 
-  /** Upload everything still pending (used at unmount). Returns the paths that could not be uploaded. */
-  async flushAll(): Promise<string[]> {
-    const failed: string[] = [];
-    for (const h of [...this.handles.values()]) {
-      const n = this.table.get(h.ino);
-      if (!n?.data?.dirty || n.removed) continue;
-      try {
-        await this.upload(n);
-      } catch (e) {
-        this.log.error({ key: n.path, err: e }, 'upload at unmount failed');
-        failed.push(n.path);
-      }
-    }
-    return failed;
+  /** Upload every pending version (unmount, SIGTERM). Returns the paths that could not be uploaded. */
+  flushAll(progress?: FlushProgress): Promise<string[]> {
+    return this.writes.flushAll(progress);
   }
 }
 

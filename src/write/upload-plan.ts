@@ -56,7 +56,8 @@ export function planUpload(input: PlanInput): UploadPlan {
   }
   const threshold = Math.min(input.smallFileThreshold ?? DEFAULT_SMALL_FILE_THRESHOLD, limits.maxPartSize);
   if (base === undefined || size <= threshold) {
-    if (size <= limits.maxPartSize) return { kind: 'put', size };
+    // Small: one PUT. Larger new files: parallel parts (a single PUT would be one stream).
+    if (size <= threshold) return { kind: 'put', size };
     return { kind: 'multipart', size, parts: multipart(size, new RangeSet().add(0, size), 0, input) };
   }
   const dirty = RangeSet.fromSpans(input.dirty).truncate(size);

@@ -3,6 +3,9 @@
  * with lookups (balanced by forgets), symlink following, O_CREAT/O_EXCL/O_TRUNC handling, umask —
  * so the conformance suite checks the Vfs itself. remount() builds a fresh Vfs over the same store.
  */
+import { Journal } from '../../src/write/journal.js';
+import { recover, type RecoveryResult } from '../../src/write/recovery.js';
+import type { ConflictPolicy, SyncPolicy } from '../../src/write/types.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +77,9 @@ export interface VfsDriverOptions {
   metadataTtlMs?: number;
   headOnReaddir?: boolean;
   blockCache?: BlockCache;
+  sync?: SyncPolicy;
+  conflict?: ConflictPolicy;
+  writablePath?: string;
 }
 
 export class VfsDriver implements PosixDriver {
@@ -81,6 +87,7 @@ export class VfsDriver implements PosixDriver {
   readonly canRemount = true;
   vfs!: Vfs;
   private stagingDir = '';
+  journal!: Journal;
   private readonly umask = process.umask();
 
   private constructor(private readonly opts: VfsDriverOptions) {}
@@ -88,6 +95,7 @@ export class VfsDriver implements PosixDriver {
   static async create(opts: VfsDriverOptions): Promise<VfsDriver> {
     const d = new VfsDriver(opts);
     d.stagingDir = await mkdtemp(join(tmpdir(), 'objfs-vfs-staging-'));
+    d.journal = await Journal.open(join(d.stagingDir, 'journal'), silentLogger());
     d.build();
     return d;
   }
@@ -96,7 +104,10 @@ export class VfsDriver implements PosixDriver {
     this.vfs = new Vfs({
       store: this.opts.store,
       log: silentLogger(),
-      stagingDir: this.stagingDir,
+      journal: this.journal,
+      ...(this.opts.sync ? { sync: this.opts.sync } : {}),
+      ...(this.opts.conflict ? { conflict: this.opts.conflict } : {}),
+      ...(this.opts.writablePath ? { writablePath: this.opts.writablePath } : {}),
       readOnly: this.opts.readOnly ?? false,
       metadataTtlMs: this.opts.metadataTtlMs ?? 1000,
       defaults: { uid: ctx.uid, gid: ctx.gid, fileMode: 0o644, dirMode: 0o755 },
@@ -111,7 +122,20 @@ export class VfsDriver implements PosixDriver {
     this.build();
   }
 
+  /**
+   * Simulate kill -9 of objfs and the next mount: the Vfs is dropped without flushing, the
+   * journal lock released, then the journal is reopened and recovered before a new Vfs serves.
+   */
+  async crashAndRecover(conflict: ConflictPolicy = this.opts.conflict ?? 'keep-both'): Promise<RecoveryResult> {
+    await this.journal.close();
+    this.journal = await Journal.open(join(this.stagingDir, 'journal'), silentLogger());
+    const res = await recover({ journal: this.journal, store: this.opts.store, log: silentLogger(), conflict, concurrency: 4 });
+    this.build();
+    return res;
+  }
+
   async cleanup(): Promise<void> {
+    await this.journal.close();
     await rm(this.stagingDir, { recursive: true, force: true });
   }
 

@@ -4,6 +4,7 @@
  * of store failures, interrupts reaching the store call as an AbortSignal, and readdirplus
  * lookup accounting.
  */
+import { Journal } from '../../src/write/journal.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -52,8 +53,9 @@ class RecordingSession implements NativeSession {
 async function setup() {
   const staging = await mkdtemp(join(tmpdir(), 'objfs-adapter-'));
   const store = new FaultyStore(new MemoryStore());
+  const journal = await Journal.open(join(staging, 'journal'), silentLogger());
   const vfs = new Vfs({
-    store, log: silentLogger(), stagingDir: staging, readOnly: false, metadataTtlMs: 1000,
+    store, log: silentLogger(), journal, readOnly: false, metadataTtlMs: 1000,
     defaults: { uid: 0, gid: 0, fileMode: 0o644, dirMode: 0o755 }, headOnReaddir: true,
   });
   const adapter = new FuseAdapter(vfs, silentLogger(), { onInit() {}, onDestroy() {} });
@@ -81,7 +83,7 @@ async function setup() {
     }
     throw new Error(`no reply for request ${id}`);
   };
-  return { store, vfs, adapter, session, send, replyTo, cleanup: () => rm(staging, { recursive: true, force: true }) };
+  return { store, vfs, adapter, session, send, replyTo, cleanup: async () => { await journal.close(); await rm(staging, { recursive: true, force: true }); } };
 }
 
 describe('fuse adapter', () => {

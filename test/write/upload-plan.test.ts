@@ -26,9 +26,7 @@ function checkPlan(input: PlanInput, plan: UploadPlan): void {
   const maxCopy = Math.min(input.maxCopyPartSize ?? limits.maxPartSize, limits.maxPartSize);
   const dirty = RangeSet.fromSpans(input.dirty).truncate(size);
   assert.equal(plan.size, size);
-  if (base === undefined || size <= threshold) {
-    if (size <= limits.maxPartSize) return assert.equal(plan.kind, 'put');
-  }
+  if (size <= Math.min(threshold, limits.maxPartSize)) return assert.equal(plan.kind, 'put');
   if (base !== undefined && size > threshold && dirty.isEmpty && size === base.size && size <= limits.maxPartSize) {
     return assert.equal(plan.kind, 'copy-self');
   }
@@ -146,9 +144,12 @@ describe('planUpload examples (S3 limits)', () => {
   const summary = (p: UploadPlan): string[] =>
     p.kind === 'multipart' ? p.parts.map((x) => `${x.from}:${x.start / MiB}-${x.end / MiB}`) : [p.kind];
 
-  it('small files and new files are one PUT', () => {
+  it('small files are one PUT; larger new files are parallel parts', () => {
     assert.equal(plan({ size: 8 * MiB, dirty: [[0, 1]], base: base(100 * MiB), limits: S3_LIMITS }).kind, 'put');
-    assert.equal(plan({ size: 3 * GiB, dirty: [[0, 3 * GiB]], limits: S3_LIMITS }).kind, 'put');
+    assert.equal(plan({ size: 8 * MiB, dirty: [[0, 8 * MiB]], limits: S3_LIMITS }).kind, 'put');
+    const big = plan({ size: 3 * GiB, dirty: [[0, 3 * GiB]], limits: S3_LIMITS });
+    assert.equal(big.kind, 'multipart');
+    assert.equal(localBytes(big), 3 * GiB);
     assert.equal(plan({ size: 0, dirty: [], limits: S3_LIMITS }).kind, 'put');
   });
 

@@ -1,0 +1,366 @@
+/**
+ * WritePath: the VFS side of writing — which inode has a staged copy, when that copy goes to the
+ * bucket (the sync policy), and what the inode looks like afterwards. The bytes themselves are
+ * src/write/staged-file.ts; the transfer and conflict rules are src/write/publish.ts.
+ *
+ * Sync policies (--sync):
+ *   close   flush (close) uploads and returns the upload's error. A new file written strictly
+ *           sequentially streams to the bucket as a multipart upload while it is written.
+ *   fsync   only fsync() and unmount upload; close() journals the version.
+ *   idle=N  close() journals; the upload runs N seconds after the last write (also for a file
+ *           that is still open); failures are retried with backoff.
+ *   exit    close() journals; file contents leave the machine at unmount or SIGTERM only.
+ * fsync() always uploads, whatever the policy: when it returns 0 the version is in the bucket.
+ *
+ * Journal: every version that must still reach the bucket has a 'closed' record (written at
+ * close in the deferred modes, and before every upload), so a crash of objfs loses nothing a
+ * close() acknowledged; the next mount uploads them (src/write/recovery.ts). Unlink drops the
+ * records; rename rewrites them under the new key.
+ *
+ * Ownership and locking: `n.data` (the StagedFile) belongs to the inode; every operation on it
+ * runs under its mutex. `active` holds every inode with staged data, so pending uploads are found
+ * at unmount even after the kernel forgot the inode. Timers (idle mode) are per staged file. All
+ * on the JS thread; after each await the inode is re-checked (it may have been renamed or removed).
+ */
+import { fsError } from '../errors/fs-error.js';
+import type { ObjectStore } from '../store/object-store.js';
+import type { Logger } from '../util/logger.js';
+import type { Journal } from '../write/journal.js';
+import { ConflictError, publish } from '../write/publish.js';
+import { StagedFile } from '../write/staged-file.js';
+import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
+import type { Inode } from './inode-table.js';
+import { Limiter } from '../util/limiter.js';
+
+export interface WritePathOptions {
+  store: ObjectStore;
+  log: Logger;
+  journal: Journal;
+  sync: SyncPolicy;
+  conflict: ConflictPolicy;
+  /** Parts of one file uploaded in parallel. */
+  concurrency: number;
+  /** The object metadata an inode's attributes encode to. */
+  metadataFor(n: Inode): Record<string, string>;
+  /** The block cache's copy of a key is obsolete. */
+  dropCached(key: string): void;
+}
+
+export interface FlushProgress {
+  (done: number, total: number, path: string): void;
+}
+
+const IDLE_RETRY_MAX_MS = 60_000;
+/** Files uploaded at once by flushAll and by idle timers. */
+const FLUSH_CONCURRENCY = 16;
+
+export class WritePath {
+  private readonly active = new Set<Inode>();
+  private readonly creating = new Map<Inode, Promise<StagedFile>>();
+  private readonly timers = new Map<StagedFile, { timer: NodeJS.Timeout; retryMs: number }>();
+  private seq = 0;
+  private readonly background = new Limiter(FLUSH_CONCURRENCY);
+
+  constructor(private readonly o: WritePathOptions) {}
+
+  get policy(): SyncPolicy {
+    return this.o.sync;
+  }
+
+  /** Number of staged files whose content is not in the bucket yet. */
+  get pending(): number {
+    let k = 0;
+    for (const n of this.active) if (n.data?.needsUpload) k++;
+    return k;
+  }
+
+  /** The inode's staged copy, created (lazily: nothing is downloaded) if it has none. */
+  private async stagedFor(n: Inode, empty: boolean): Promise<StagedFile> {
+    if (n.data) return n.data;
+    let p = this.creating.get(n);
+    if (!p) {
+      const base = !n.local && n.etag !== undefined ? { etag: n.etag, size: n.attr.size } : undefined;
+      p = StagedFile.create(this.o.journal, n.path, base, empty || n.local);
+      this.creating.set(n, p);
+      p.finally(() => this.creating.delete(n)).catch(() => undefined);
+    }
+    const sf = await p;
+    if (!n.data) {
+      n.data = sf;
+      this.active.add(n);
+    } else if (n.data !== sf) await sf.discard();
+    return n.data;
+  }
+
+  /** Run `fn` on the staged copy under its mutex; `modify`: it is about to change the bytes. */
+  private async withStaged<T>(n: Inode, empty: boolean, modify: boolean, fn: (sf: StagedFile) => Promise<T>): Promise<T> {
+    const sf = await this.stagedFor(n, empty);
+    return sf.mutex.run(async () => {
+      if (modify) await sf.detachFromJournal();
+      return fn(sf);
+    });
+  }
+
+  // ------------------------------------------------------------- changes
+
+  /** A file created here (or opened with O_TRUNC): staged empty, to be uploaded even if never written. */
+  async stageEmpty(n: Inode): Promise<void> {
+    await this.withStaged(n, true, true, async (sf) => {
+      if (sf.size !== 0) await sf.truncate(0);
+      sf.metadataChanged();
+    });
+    this.touched(n);
+  }
+
+  async write(n: Inode, buf: Buffer, offset: number, append: boolean): Promise<number> {
+    const count = await this.withStaged(n, false, true, (sf) => sf.write(buf, append ? sf.size : offset));
+    n.attr.size = n.data?.size ?? n.attr.size;
+    this.touched(n);
+    return count;
+  }
+
+  async truncate(n: Inode, size: number): Promise<void> {
+    await this.withStaged(n, size === 0, true, (sf) => sf.truncate(size));
+    n.attr.size = size;
+    this.touched(n);
+  }
+
+  async read(n: Inode, size: number, offset: number, signal?: AbortSignal): Promise<Buffer> {
+    const sf = n.data;
+    if (!sf) throw new Error('read of a file that is not staged');
+    return sf.mutex.run(() => sf.read(this.o.store, size, offset, signal));
+  }
+
+  /** Attributes of a file with a staged copy changed (chmod, chown, utimens, xattrs): they go up with it. */
+  async metadataChanged(n: Inode): Promise<void> {
+    const sf = n.data;
+    if (!sf) return;
+    await sf.mutex.run(async () => {
+      sf.metadataChanged();
+      if (sf.journaled) await this.journalLocked(n, sf, true);
+    });
+    this.touched(n);
+  }
+
+  private touched(n: Inode): void {
+    const sf = n.data;
+    if (!sf) return;
+    if (this.o.sync.kind === 'idle') this.schedule(n, sf, this.o.sync.seconds * 1000);
+  }
+
+  // ------------------------------------------------------------- sync points
+
+  /** close(): upload (close policy) or journal the version (other policies). */
+  async flush(n: Inode, signal?: AbortSignal): Promise<void> {
+    const sf = n.data;
+    if (!sf || !sf.needsUpload || n.removed) return;
+    if (this.o.sync.kind === 'close') return this.upload(n, signal);
+    await sf.mutex.run(() => this.journalLocked(n, sf, false));
+  }
+
+  /** fsync(): the version is in the bucket when this returns. */
+  async fsync(n: Inode, signal?: AbortSignal): Promise<void> {
+    if (n.data?.needsUpload && !n.removed) await this.upload(n, signal);
+  }
+
+  /** A path-level truncate (no open file): a sync point like close. */
+  async afterPathChange(n: Inode, signal?: AbortSignal): Promise<void> {
+    await this.flush(n, signal);
+    await this.released(n);
+  }
+
+  /** The last handle of the inode closed. */
+  async released(n: Inode): Promise<void> {
+    const sf = n.data;
+    if (!sf || n.openCount > 0) return;
+    if (sf.needsUpload && !n.removed && this.o.sync.kind === 'close') {
+      try {
+        await this.upload(n);
+      } catch (e) {
+        this.o.log.error({ key: n.path, err: e }, 'upload at release failed; the version stays journaled and is retried at unmount and at the next mount');
+      }
+    }
+    if (n.data !== sf || n.openCount > 0) return;
+    if (!sf.needsUpload || n.removed) await this.drop(n, sf);
+    else await sf.mutex.run(async () => {
+      await this.journalLocked(n, sf, false);
+      await sf.close(); // keep file descriptors bounded while many versions wait
+    });
+  }
+
+  /** Upload the staged version now (under its mutex) and make the inode show it. */
+  async upload(n: Inode, signal?: AbortSignal): Promise<void> {
+    const sf = n.data;
+    if (!sf) return;
+    await sf.mutex.run(async () => {
+      if (!sf.needsUpload || n.removed || n.data !== sf) return;
+      this.cancelTimer(sf);
+      await this.journalLocked(n, sf, false);
+      const key = n.path;
+      const metadata = this.o.metadataFor(n);
+      let res;
+      try {
+        res = await publish(sf, key, metadata, { store: this.o.store, log: this.o.log, conflict: this.o.conflict, concurrency: this.o.concurrency, ...(signal ? { signal } : {}) });
+      } catch (e) {
+        if (e instanceof ConflictError) {
+          const where = await this.o.journal.setAside(sf.id, e.message).catch(() => this.o.journal.dataPath(sf.id));
+          this.o.log.error({ key, keptIn: where }, `${e.message}; our version is kept in ${where}`);
+          await this.forget(n, sf);
+          throw fsError('EIO', `${e.message}; our version is kept in ${where}`, e);
+        }
+        throw e;
+      }
+      this.o.dropCached(key);
+      if (res.conflictKey) {
+        // Ours went up under another name; the inode shows the bucket's version from now on.
+        await this.o.journal.remove(sf.id);
+        await this.forget(n, sf);
+        return;
+      }
+      sf.markUploaded(key, res.etag);
+      n.etag = res.etag;
+      n.cachedEtag = res.etag;
+      n.metadata = metadata;
+      n.local = false;
+      n.metaKnown = true;
+      n.fetchedAt = Date.now();
+      n.attr.size = sf.size;
+      sf.journaled = false;
+      await this.o.journal.remove(sf.id, { keepData: true });
+    });
+  }
+
+  /** Write the record that makes this version survive a crash. Caller holds the mutex. */
+  private async journalLocked(n: Inode, sf: StagedFile, rewrite: boolean): Promise<void> {
+    if (!sf.needsUpload || (sf.journaled && !rewrite)) return;
+    await this.o.journal.write(sf.record(n.path, this.o.metadataFor(n), 'closed', ++this.seq));
+    sf.journaled = true;
+    const old = sf.supersedes.splice(0);
+    for (const id of old) await this.o.journal.remove(id);
+  }
+
+  // ------------------------------------------------------------- namespace
+
+  /**
+   * Rename a file: `move` runs under the staged copy's mutex (no upload can land at the old key
+   * meanwhile) and returns the ETag of the object it copied to the new key, if it copied one.
+   * Pending records then follow the inode to its new key.
+   */
+  async renaming(n: Inode, move: () => Promise<string | undefined>): Promise<void> {
+    const sf = n.data;
+    if (!sf) {
+      await move();
+      return;
+    }
+    await sf.mutex.run(async () => {
+      const etag = await move();
+      if (etag !== undefined) sf.rebase(n.path, etag);
+      if (sf.journaled) await this.journalLocked(n, sf, true);
+    });
+  }
+
+  /** A directory was renamed to `dir`: staged files under it follow (their base objects were copied with it). */
+  async movedUnder(dir: string): Promise<void> {
+    for (const n of this.active) {
+      const sf = n.data;
+      if (!sf || !n.path.startsWith(dir + '/')) continue;
+      await sf.mutex.run(async () => {
+        if (sf.base) sf.rebase(n.path, sf.base.etag);
+        if (sf.journaled) await this.journalLocked(n, sf, true);
+      });
+    }
+  }
+
+  /** The file was unlinked (or replaced by a rename): nothing of it may be uploaded any more. */
+  async removed(n: Inode): Promise<void> {
+    const sf = n.data;
+    if (!sf) return;
+    this.cancelTimer(sf);
+    if (n.openCount > 0) {
+      // Still readable through open handles; its records go now so a crash cannot resurrect it.
+      await sf.mutex.run(async () => {
+        for (const id of [sf.id, ...sf.supersedes.splice(0)]) await this.o.journal.remove(id, { keepData: id === sf.id });
+        sf.journaled = false;
+        sf.needsUpload = false;
+      });
+      return;
+    }
+    await sf.mutex.run(() => this.drop(n, sf));
+  }
+
+  private async drop(n: Inode, sf: StagedFile): Promise<void> {
+    this.cancelTimer(sf);
+    for (const id of sf.supersedes.splice(0)) await this.o.journal.remove(id);
+    if (sf.journaled) await this.o.journal.remove(sf.id);
+    else await sf.discard();
+    if (n.data === sf) n.data = undefined;
+    this.active.delete(n);
+  }
+
+  /** The staged copy no longer stands for the inode (conflict): the store's version is shown. */
+  private async forget(n: Inode, sf: StagedFile): Promise<void> {
+    this.cancelTimer(sf);
+    await sf.close();
+    if (n.data === sf) n.data = undefined;
+    this.active.delete(n);
+    n.local = false;
+    n.etag = undefined;
+    n.fetchedAt = 0;
+    n.metaKnown = false;
+  }
+
+  // ------------------------------------------------------------- idle timers
+
+  private schedule(n: Inode, sf: StagedFile, ms: number, retryMs = 1000): void {
+    this.cancelTimer(sf);
+    const timer = setTimeout(() => {
+      this.timers.delete(sf);
+      if (n.data !== sf || !sf.needsUpload || n.removed) return;
+      this.background.run(() => this.upload(n)).catch((e: unknown) => {
+        const next = Math.min(retryMs * 2, IDLE_RETRY_MAX_MS);
+        this.o.log.warn({ key: n.path, err: e, retryInMs: retryMs }, 'idle upload failed; will retry');
+        if (n.data === sf && sf.needsUpload && !n.removed) this.schedule(n, sf, retryMs, next);
+      });
+    }, ms);
+    timer.unref();
+    this.timers.set(sf, { timer, retryMs });
+  }
+
+  private cancelTimer(sf: StagedFile): void {
+    const t = this.timers.get(sf);
+    if (t) clearTimeout(t.timer);
+    this.timers.delete(sf);
+  }
+
+  // ------------------------------------------------------------- shutdown
+
+  /**
+   * Upload every pending version (unmount, SIGTERM). Returns the paths that could not be
+   * uploaded; their versions stay journaled for the next mount.
+   */
+  async flushAll(progress?: FlushProgress): Promise<string[]> {
+    for (const t of this.timers.values()) clearTimeout(t.timer);
+    this.timers.clear();
+    const todo = [...this.active].filter((n) => n.data?.needsUpload && !n.removed);
+    const failed: string[] = [];
+    let done = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length) {
+        const n = todo[next++] as Inode;
+        try {
+          await this.upload(n);
+        } catch (e) {
+          this.o.log.error({ key: n.path, err: e }, 'upload at unmount failed; the version stays journaled for the next mount');
+          failed.push(n.path);
+        }
+        done++;
+        progress?.(done, todo.length, n.path);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, todo.length) }, worker));
+    for (const t of this.timers.values()) clearTimeout(t.timer);
+    this.timers.clear();
+    return failed;
+  }
+}

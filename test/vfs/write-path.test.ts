@@ -1,0 +1,250 @@
+/**
+ * The write path through the Vfs (no FUSE in the loop), over the memory store: lazy staging and
+ * server-side reuse of unchanged ranges, the sync policies, the journal across a simulated crash,
+ * conflicts with another writer, and --writable-path.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VfsDriver } from '../conformance/vfs-driver.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { FaultyStore } from '../../src/store/faulty/faulty-store.js';
+import type { ConflictPolicy, SyncPolicy } from '../../src/write/types.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
+
+const MiB = 1024 * 1024;
+
+async function withDriver(
+  opts: { sync?: SyncPolicy; conflict?: ConflictPolicy; writablePath?: string; store?: ObjectStore },
+  fn: (d: VfsDriver, s: ObjectStore) => Promise<void>,
+) {
+  const store = opts.store ?? new MemoryStore();
+  const d = await VfsDriver.create({ store, metadataTtlMs: 1000, ...opts });
+  try {
+    await fn(d, store);
+  } finally {
+    await d.cleanup();
+  }
+}
+
+const text = async (s: ObjectStore, key: string) => (await s.get(key)).body.toString();
+const exists = async (s: ObjectStore, key: string) => s.head(key).then(() => true, () => false);
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function pattern(size: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i += 4) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
+  return b;
+}
+
+describe('write path: lazy staging and part reuse', () => {
+  it('editing 1 MiB inside a 64 MiB object downloads and uploads a few MiB, and the result is exact', async () => {
+    const faulty = new FaultyStore(new MemoryStore());
+    await withDriver({ store: faulty }, async (d) => {
+      const orig = pattern(64 * MiB, 1);
+      await faulty.put('big', orig);
+      const before = faulty.stats();
+      const f = await d.open('/big', 'r+');
+      const patch = pattern(MiB, 2);
+      await f.pwrite(patch, 30 * MiB + 123);
+      await f.close();
+      const after = faulty.stats();
+      const sent = after.bytesIn - before.bytesIn;
+      const fetched = after.bytesOut - before.bytesOut;
+      assert.ok(sent < 32 * MiB, `sent ${sent} bytes`);
+      assert.ok(fetched < 32 * MiB, `fetched ${fetched} bytes`);
+      const expected = Buffer.from(orig);
+      patch.copy(expected, 30 * MiB + 123);
+      assert.equal(sha((await faulty.get('big')).body), sha(expected));
+    });
+  });
+
+  it('reads of a staged file fetch missing ranges from the base; truncate then grow gives zeros, not old bytes', async () => {
+    await withDriver({}, async (d, s) => {
+      const orig = pattern(3 * MiB, 3);
+      await s.put('f', orig);
+      const f = await d.open('/f', 'r+');
+      await f.pwrite(Buffer.from('HELLO'), 10);
+      const head = await f.pread(100, 0);
+      const expected = Buffer.from(orig.subarray(0, 100));
+      expected.write('HELLO', 10);
+      assert.deepEqual(head, expected);
+      assert.deepEqual(await f.pread(16, 2 * MiB), orig.subarray(2 * MiB, 2 * MiB + 16));
+      await f.ftruncate(MiB);
+      await f.ftruncate(2 * MiB);
+      assert.deepEqual(await f.pread(16, MiB + 5), Buffer.alloc(16));
+      await f.close();
+      const got = (await s.get('f')).body;
+      assert.equal(got.length, 2 * MiB);
+      assert.deepEqual(got.subarray(0, 100), expected);
+      assert.deepEqual(got.subarray(MiB), Buffer.alloc(MiB));
+    });
+  });
+});
+
+describe('write path: sync policies', () => {
+  it('close: the object is in the store when close returns', async () => {
+    await withDriver({ sync: { kind: 'close' } }, async (d, s) => {
+      await d.writeFile('/a', 'one');
+      assert.equal(await text(s, 'a'), 'one');
+    });
+  });
+
+  it('fsync: close keeps it local, fsync uploads, unmount uploads the rest', async () => {
+    await withDriver({ sync: { kind: 'fsync' } }, async (d, s) => {
+      await d.writeFile('/a', 'one');
+      assert.equal(await exists(s, 'a'), false);
+      assert.equal((await d.readFile('/a')).toString(), 'one'); // served from the staged copy
+      const f = await d.open('/b', 'w');
+      await f.pwrite(Buffer.from('two'), 0);
+      await f.fsync();
+      assert.equal(await text(s, 'b'), 'two');
+      await f.close();
+      assert.deepEqual(await d.vfs.flushAll(), []);
+      assert.equal(await text(s, 'a'), 'one');
+    });
+  });
+
+  it('idle=N: uploaded N seconds after the last write', async () => {
+    await withDriver({ sync: { kind: 'idle', seconds: 0.3 } }, async (d, s) => {
+      await d.writeFile('/a', 'one');
+      assert.equal(await exists(s, 'a'), false);
+      for (let i = 0; i < 50 && !(await exists(s, 'a')); i++) await sleep(50);
+      assert.equal(await text(s, 'a'), 'one');
+    });
+  });
+
+  it('exit: nothing leaves until flushAll (unmount / SIGTERM)', async () => {
+    await withDriver({ sync: { kind: 'exit' } }, async (d, s) => {
+      for (let i = 0; i < 20; i++) await d.writeFile(`/f${i}`, `content ${i}`);
+      await sleep(100);
+      assert.equal((await s.list({})).objects.length, 0);
+      assert.equal(d.vfs.pendingUploads, 20);
+      assert.deepEqual(await d.vfs.flushAll(), []);
+      assert.equal((await s.list({})).objects.length, 20);
+      assert.equal(await text(s, 'f7'), 'content 7');
+    });
+  });
+});
+
+describe('write path: crash recovery from the journal', () => {
+  it('closed versions are uploaded by the next mount; unlinked ones are not; renamed ones land at the new key', async () => {
+    await withDriver({ sync: { kind: 'exit' } }, async (d, s) => {
+      await d.writeFile('/keep', 'kept');
+      await d.writeFile('/gone', 'deleted');
+      await d.unlink('/gone');
+      await d.writeFile('/old', 'moved');
+      await d.rename('/old', '/new');
+      await d.mkdir('/dir');
+      await d.writeFile('/dir/x', 'in dir');
+      await d.rename('/dir', '/dir2');
+      const res = await d.crashAndRecover();
+      assert.deepEqual(res.failed, []);
+      assert.equal(await text(s, 'keep'), 'kept');
+      assert.equal(await exists(s, 'gone'), false);
+      assert.equal(await exists(s, 'old'), false);
+      assert.equal(await text(s, 'new'), 'moved');
+      assert.equal(await text(s, 'dir2/x'), 'in dir');
+      assert.equal(await exists(s, 'dir/x'), false);
+      assert.equal((await d.readFile('/keep')).toString(), 'kept');
+    });
+  });
+
+  it('a closed version stays intact while a later, unclosed rewrite is lost in the crash', async () => {
+    await withDriver({ sync: { kind: 'exit' } }, async (d, s) => {
+      await d.writeFile('/f', 'version one');
+      const f = await d.open('/f', 'r+');
+      await f.pwrite(Buffer.from('PARTIAL'), 0); // never closed
+      const res = await d.crashAndRecover();
+      assert.deepEqual(res.failed, []);
+      assert.equal(await text(s, 'f'), 'version one');
+      assert.equal(res.problems.length, 1, 'the unclosed data file is set aside, not uploaded');
+    });
+  });
+
+  it('a version changed after close and closed again: only the newest is uploaded', async () => {
+    await withDriver({ sync: { kind: 'exit' } }, async (d, s) => {
+      await d.writeFile('/f', 'one');
+      await d.writeFile('/f', 'two, longer');
+      const f = await d.open('/f', 'a');
+      await f.pwrite(Buffer.from('!'), 0);
+      await f.close();
+      await d.crashAndRecover();
+      assert.equal(await text(s, 'f'), 'two, longer!');
+    });
+  });
+});
+
+describe('write path: conflicts with another writer', () => {
+  const race = async (d: VfsDriver, s: ObjectStore) => {
+    await s.put('f', Buffer.from('base'));
+    const f = await d.open('/f', 'r+');
+    await f.pwrite(Buffer.from('OURS'), 0);
+    await s.put('f', Buffer.from('theirs')); // the other writer wins the race to the bucket
+    return f;
+  };
+
+  it('keep-both: ours goes up as a conflict copy, theirs stays', async () => {
+    await withDriver({ conflict: 'keep-both' }, async (d, s) => {
+      const f = await race(d, s);
+      await f.close();
+      assert.equal(await text(s, 'f'), 'theirs');
+      const copies = (await s.list({})).objects.filter((o) => o.key.startsWith('f.conflict-'));
+      assert.equal(copies.length, 1);
+      assert.equal(await text(s, copies[0]!.key), 'OURS');
+    });
+  });
+
+  it('overwrite: ours replaces theirs', async () => {
+    await withDriver({ conflict: 'overwrite' }, async (d, s) => {
+      const f = await race(d, s);
+      await f.close();
+      assert.equal(await text(s, 'f'), 'OURS');
+    });
+  });
+
+  it('fail: close returns EIO, theirs stays, ours is kept locally', async () => {
+    await withDriver({ conflict: 'fail' }, async (d, s) => {
+      const f = await race(d, s);
+      await assert.rejects(f.close(), { code: 'EIO' });
+      assert.equal(await text(s, 'f'), 'theirs');
+      assert.equal((await s.list({})).objects.length, 1);
+    });
+  });
+
+  it('two new files of the same name: If-None-Match keeps both (keep-both)', async () => {
+    await withDriver({}, async (d, s) => {
+      const f = await d.open('/n', 'w');
+      await f.pwrite(Buffer.from('mine'), 0);
+      await s.put('n', Buffer.from('someone else'));
+      await f.close();
+      assert.equal(await text(s, 'n'), 'someone else');
+      assert.equal((await s.list({})).objects.filter((o) => o.key.startsWith('n.conflict-')).length, 1);
+    });
+  });
+});
+
+describe('write path: --writable-path', () => {
+  it('changes inside the writable path work; everything else is EROFS before anything is sent', async () => {
+    const faulty = new FaultyStore(new MemoryStore());
+    await faulty.put('outside.txt', Buffer.from('ro'));
+    await faulty.put('work/', Buffer.alloc(0));
+    await withDriver({ store: faulty, writablePath: 'work' }, async (d) => {
+      await d.writeFile('/work/a', 'ok');
+      await d.mkdir('/work/sub');
+      const writes = () => { const c = faulty.stats().calls; return (c.put ?? 0) + (c.copy ?? 0) + (c.delete ?? 0) + (c.createMultipart ?? 0); };
+      const before = writes();
+      await assert.rejects(d.writeFile('/b', 'x'), { code: 'EROFS' });
+      await assert.rejects(d.mkdir('/d'), { code: 'EROFS' });
+      await assert.rejects(d.unlink('/outside.txt'), { code: 'EROFS' });
+      await assert.rejects(d.open('/outside.txt', 'r+'), { code: 'EROFS' });
+      await assert.rejects(d.rename('/work/a', '/a'), { code: 'EROFS' });
+      await assert.rejects(d.chmod('/outside.txt', 0o600), { code: 'EROFS' });
+      assert.equal(writes(), before);
+      assert.equal((await d.readFile('/outside.txt')).toString(), 'ro');
+      await d.rename('/work/a', '/work/sub/a');
+      assert.equal((await d.readFile('/work/sub/a')).toString(), 'ok');
+    });
+  });
+});
