@@ -220,6 +220,7 @@ function writeChart(x: WriteReportInput, file: string): string | undefined {
     });
     return `"${r.label}" ${vals.join(' ')}`;
   });
+  if (lines.every((l) => !/ [0-9]/.test(l.slice(l.lastIndexOf('"') + 1)))) return 'no tool has a value next to its reference (sdk / local+sdk) to draw';
   const dat = path.join(x.tmp, 's3-writes.dat');
   fs.writeFileSync(dat, lines.join('\n') + '\n');
   const sentTools = x.tools.filter((t) => TOOLS_FOR.edit.includes(t));
