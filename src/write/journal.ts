@@ -46,10 +46,10 @@
  * Different ids proceed in parallel. load() must run before any write (it removes temp files).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { errCode } from '../cache/block-files.js';
+import { errCode, unlinkIfExists } from '../cache/block-files.js';
 import { DirLock, DirLockedError } from '../cache/dir-lock.js';
 import type { Logger } from '../util/logger.js';
 import type { JournalRecord, PendingRecord, RenameRecord } from './types.js';
@@ -72,24 +72,13 @@ const int = z.number().int().nonnegative();
 const span = z.tuple([int, int]).refine(([s, e]) => s < e, 'a span must have start < end');
 const spans = z.array(span).refine((a) => a.every((s, i) => i === 0 || a[i - 1]![1] < s[0]), 'spans must be sorted and disjoint');
 const id = z.string().regex(SAFE_ID, 'not a journal id');
-const dirPath = z
-  .string()
-  .min(1)
-  .refine((p) => !p.startsWith('/') && !p.endsWith('/'), 'a directory path without leading or trailing slash');
+const dirPath = z.string().min(1).refine((p) => !p.startsWith('/') && !p.endsWith('/'), 'a directory path without leading or trailing slash');
 
 const pendingSchema = z.object({
-  type: z.literal('upload'),
-  id,
-  key: z.string().min(1),
-  state: z.enum(['open', 'closed']),
-  base: z.object({ etag: z.string().min(1), size: int }).optional(),
-  size: int,
-  metadata: z.record(z.string(), z.string()),
-  dirty: spans,
-  present: spans,
-  uploadId: z.string().min(1).optional(),
-  seq: int,
-  changedAt: z.number().nonnegative(),
+  type: z.literal('upload'), id, key: z.string().min(1), state: z.enum(['open', 'closed']),
+  base: z.object({ etag: z.string().min(1), size: int }).optional(), size: int,
+  metadata: z.record(z.string(), z.string()), dirty: spans, present: spans,
+  uploadId: z.string().min(1).optional(), seq: int, changedAt: z.number().nonnegative(),
 });
 
 const renameSchema = z
@@ -199,16 +188,12 @@ export class Journal {
       if (q.waiting.done) return q.waiting.done;
     }
     const w: QueuedWrite = { rec, durable };
-    w.done = this.enqueue(
-      rec.id,
-      async () => {
-        const current = this.queues.get(rec.id);
-        if (current?.waiting === w) current.waiting = undefined;
-        await this.writeNow(w.rec, w.durable);
-      },
-      w,
-    );
-    return w.done;
+    const run = async (): Promise<void> => {
+      const current = this.queues.get(rec.id);
+      if (current?.waiting === w) current.waiting = undefined; // from now on later writes queue anew
+      await this.writeNow(w.rec, w.durable);
+    };
+    return (w.done = this.enqueue(rec.id, run, w));
   }
 
   /** Remove the record, then (unless keepData) its data file. Missing files are fine. */
@@ -218,10 +203,7 @@ export class Journal {
     this.seqs.delete(id);
     return this.enqueue(id, async () => {
       const tomb = join(this.dir, `${id}.deleted`);
-      let tombstoned = false;
-      if (opts.keepData !== true) {
-        tombstoned = await renameIfExists(this.dataPath(id), tomb);
-      }
+      const tombstoned = opts.keepData !== true && (await renameIfExists(this.dataPath(id), tomb));
       await unlinkIfExists(this.recordPath(id));
       if (tombstoned) await unlinkIfExists(tomb);
     });
@@ -251,13 +233,8 @@ export class Journal {
     const names = await readdir(this.dir);
     const present = new Set(names);
     const out: LoadResult = { uploads: [], renames: [], problems: [] };
-    let tmpRemoved = 0;
-    for (const name of names) {
-      if (name.endsWith('.tmp')) {
-        await unlinkIfExists(join(this.dir, name));
-        tmpRemoved++;
-      }
-    }
+    const tmps = names.filter((n) => n.endsWith('.tmp'));
+    for (const name of tmps) await unlinkIfExists(join(this.dir, name));
     // Interrupted remove(): finish it, or undo it when the record is still there.
     for (const name of names) {
       if (!name.endsWith('.deleted')) continue;
@@ -279,13 +256,12 @@ export class Journal {
       if (!name.endsWith('.json')) continue;
       const stem = name.slice(0, -'.json'.length);
       const rec = await this.readRecord(stem);
-      if (typeof rec === 'string') {
-        await aside(stem, name, rec);
-        continue;
+      if (typeof rec === 'string') await aside(stem, name, rec);
+      else {
+        this.seqs.set(rec.id, rec.seq);
+        if (rec.type === 'upload') out.uploads.push(rec);
+        else out.renames.push(rec);
       }
-      this.seqs.set(rec.id, rec.seq);
-      if (rec.type === 'upload') out.uploads.push(rec);
-      else out.renames.push(rec);
     }
     for (const name of names) {
       if (!name.endsWith('.data')) continue;
@@ -293,9 +269,10 @@ export class Journal {
       if (present.has(`${stem}.json`)) continue; // its record was loaded, or set aside with it
       await aside(stem, name, 'a data file with no journal record (its key is unknown: a file being written when objfs stopped?)');
     }
-    out.uploads.sort((a, b) => a.changedAt - b.changedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    out.renames.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    if (tmpRemoved > 0) this.log.info({ dir: this.dir, tmpRemoved }, 'write-back journal: removed temp files of interrupted record writes');
+    const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    out.uploads.sort((a, b) => a.changedAt - b.changedAt || byId(a, b));
+    out.renames.sort(byId);
+    if (tmps.length > 0) this.log.info({ dir: this.dir, removed: tmps.length }, 'write-back journal: removed temp files of interrupted record writes');
     return out;
   }
 
@@ -391,24 +368,22 @@ export class Journal {
     const key = await this.describeKey(stem);
     const moved: string[] = [];
     for (const suffix of ['.json', '.data']) {
-      if (await moveFile(join(this.dir, `${stem}${suffix}`), join(dest, `${stem}${suffix}`))) moved.push(`${stem}${suffix}`);
+      if (await renameIfExists(join(this.dir, `${stem}${suffix}`), join(dest, `${stem}${suffix}`))) moved.push(`${stem}${suffix}`);
     }
-    const readme = [
-      'objfs set this aside instead of uploading or deleting it.',
-      '',
-      `reason:     ${reason}`,
-      `key:        ${key}`,
-      `journal:    ${this.dir}`,
-      `record id:  ${stem}`,
-      `set aside:  ${new Date().toISOString()}`,
-      `files:      ${moved.length > 0 ? moved.join(', ') : '(none were left)'}`,
-      '',
-      `${stem}.json is the journal record (key, size, base version, which byte ranges are "dirty"`,
-      `(changed) and "present" in the data file). ${stem}.data holds the staged bytes; when the`,
-      'record lists "present" ranges, only those bytes are meaningful (the rest are holes).',
-      'Nothing reads this directory again: copy out what you want to keep, then delete it.',
-      '',
-    ].join('\n');
+    const readme = `objfs set this aside instead of uploading or deleting it.
+
+reason:     ${reason}
+key:        ${key}
+journal:    ${this.dir}
+record id:  ${stem}
+set aside:  ${new Date().toISOString()}
+files:      ${moved.length > 0 ? moved.join(', ') : '(none were left)'}
+
+${stem}.json is the journal record (key, size, base version, which byte ranges are "dirty"
+(changed) and "present" in the data file). ${stem}.data holds the staged bytes; when the
+record lists "present" ranges, only those bytes are meaningful (the rest are holes).
+Nothing reads this directory again: copy out what you want to keep, then delete it.
+`;
     await writeFile(join(dest, 'README.txt'), readme, { mode: 0o600 });
     return dest;
   }
@@ -426,14 +401,6 @@ export class Journal {
   }
 }
 
-async function unlinkIfExists(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (e) {
-    if (errCode(e) !== 'ENOENT') throw e;
-  }
-}
-
 /** rename; false when the source does not exist. */
 async function renameIfExists(from: string, to: string): Promise<boolean> {
   try {
@@ -442,18 +409,6 @@ async function renameIfExists(from: string, to: string): Promise<boolean> {
   } catch (e) {
     if (errCode(e) === 'ENOENT') return false;
     throw e;
-  }
-}
-
-/** Move a file (rename, or copy + unlink across file systems); false when it does not exist. */
-async function moveFile(from: string, to: string): Promise<boolean> {
-  try {
-    return await renameIfExists(from, to);
-  } catch (e) {
-    if (errCode(e) !== 'EXDEV') throw e;
-    await copyFile(from, to);
-    await unlink(from);
-    return true;
   }
 }
 
