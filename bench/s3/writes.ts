@@ -448,8 +448,15 @@ export class WriteBench {
     if (t === 'objfs-idle') return;
     await this.withMount(t, ['rm', 'rm_bucket'], false, async (m, out) => {
       const t0 = nowSec();
-      const c = await runCmd('rm', ['-r', path.join(m.mp, prefix)], { timeoutMs: this.o.stepMs, check: true });
+      const c = await runCmd('rm', ['-r', path.join(m.mp, prefix)], { timeoutMs: this.o.stepMs });
       const t1 = t0 + c.seconds;
+      if (c.code !== 0) {
+        // say what rm left behind, then fail the step
+        await sleep(1000);
+        const left = files(await this.s3.list(prefix)).length;
+        const seen = fs.existsSync(path.join(m.mp, prefix)) ? 'still there' : 'gone';
+        throw new StepError(`rm -r exited ${c.code ?? c.signal} after ${c.seconds.toFixed(2)} s (${left}/${S.dirCount} objects left in the bucket 1 s later, directory ${seen} on the mount): ${c.stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`);
+      }
       const found = await this.waitFor(`no objects under ${prefix}`, async () => {
         const l = await this.s3.list(prefix);
         return files(l).length === 0 ? l : undefined;
