@@ -12,6 +12,9 @@ command -v g++ >/dev/null 2>&1 || need+=(g++ make)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v setfattr >/dev/null 2>&1 || need+=(attr)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v tar >/dev/null 2>&1 || need+=(tar)
+{ command -v vim >/dev/null 2>&1 || command -v vim.tiny >/dev/null 2>&1; } || need+=(vim-tiny)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""

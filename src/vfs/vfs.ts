@@ -71,6 +71,8 @@ const XATTR_REPLACE = 2;
 const HEAD_CONCURRENCY = 32;
 /** S3's limit on user metadata (keys + values, UTF-8); applied to every store so semantics match. */
 export const METADATA_LIMIT = 2048;
+/** Room kept for the `objfs-version` tag every upload adds (src/write/publish.ts). */
+const VERSION_TAG_ROOM = 64;
 
 function metadataSize(md: Record<string, string>): number {
   let n = 0;
@@ -626,7 +628,10 @@ export class Vfs {
   async read(ctx: RequestContext, fh: number, size: number, offset: number): Promise<Buffer> {
     const h = this.handle(fh);
     const n = this.inode(h.ino);
-    if (n.data) return this.writes.read(n, size, offset, ctx.signal);
+    if (n.data) {
+      const staged = await this.writes.read(n, size, offset, ctx.signal);
+      if (staged) return staged;
+    }
     if (offset >= h.size || size === 0) return Buffer.alloc(0);
     try {
       return await this.reader(h, n).read(offset, size, ctx.signal);
@@ -772,7 +777,7 @@ export class Vfs {
     if (flags & XATTR_CREATE && has) throw fsError('EEXIST');
     if (flags & XATTR_REPLACE && !has) throw fsError('ENODATA');
     const next = new Map(n.xattrs).set(name, Buffer.from(value));
-    if (metadataSize(encodeMeta(n.metadata, { ...this.posixMeta(n), xattrs: next })) > METADATA_LIMIT)
+    if (metadataSize(encodeMeta(n.metadata, { ...this.posixMeta(n), xattrs: next })) > METADATA_LIMIT - VERSION_TAG_ROOM)
       throw fsError('ENOSPC', `extended attributes of ${n.path} would exceed the ${METADATA_LIMIT}-byte metadata limit`);
     n.xattrs = next;
     n.attr.ctime = nowTimespec();

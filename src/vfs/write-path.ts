@@ -92,13 +92,21 @@ export class WritePath {
     return n.data;
   }
 
-  /** Run `fn` on the staged copy under its mutex; `modify`: it is about to change the bytes. */
+  /**
+   * Run `fn` on the staged copy under its mutex; `modify`: it is about to change the bytes. A copy
+   * dropped while we waited for its mutex (its last handle closed after an upload) is not used:
+   * a fresh one is staged instead.
+   */
   private async withStaged<T>(n: Inode, empty: boolean, modify: boolean, fn: (sf: StagedFile) => Promise<T>): Promise<T> {
-    const sf = await this.stagedFor(n, empty);
-    return sf.mutex.run(async () => {
-      if (modify) await sf.detachFromJournal();
-      return fn(sf);
-    });
+    for (;;) {
+      const sf = await this.stagedFor(n, empty);
+      const r = await sf.mutex.run(async () => {
+        if (n.data !== sf) return { stale: true as const };
+        if (modify) await sf.detachFromJournal();
+        return { stale: false as const, value: await fn(sf) };
+      });
+      if (!r.stale) return r.value;
+    }
   }
 
   // ------------------------------------------------------------- changes
@@ -125,10 +133,11 @@ export class WritePath {
     this.touched(n);
   }
 
-  async read(n: Inode, size: number, offset: number, signal?: AbortSignal): Promise<Buffer> {
+  /** Read from the staged copy; undefined when there is none (any more): read the object instead. */
+  async read(n: Inode, size: number, offset: number, signal?: AbortSignal): Promise<Buffer | undefined> {
     const sf = n.data;
-    if (!sf) throw new Error('read of a file that is not staged');
-    return sf.mutex.run(() => sf.read(this.o.store, size, offset, signal));
+    if (!sf) return undefined;
+    return sf.mutex.run(() => (n.data === sf ? sf.read(this.o.store, size, offset, signal) : undefined));
   }
 
   /** Attributes of a file with a staged copy changed (chmod, chown, utimens, xattrs): they go up with it. */
@@ -180,9 +189,9 @@ export class WritePath {
         this.o.log.error({ key: n.path, err: e }, 'upload at release failed; the version stays journaled and is retried at unmount and at the next mount');
       }
     }
-    if (n.data !== sf || n.openCount > 0) return;
-    if (!sf.needsUpload || n.removed) await this.drop(n, sf);
-    else await sf.mutex.run(async () => {
+    await sf.mutex.run(async () => {
+      if (n.data !== sf || n.openCount > 0) return; // reopened meanwhile
+      if (!sf.needsUpload || n.removed) return this.drop(n, sf);
       await this.journalLocked(n, sf, false);
       await sf.close(); // keep file descriptors bounded while many versions wait
     });
@@ -227,6 +236,7 @@ export class WritePath {
       n.attr.size = sf.size;
       sf.journaled = false;
       await this.o.journal.remove(sf.id, { keepData: true });
+      if (n.openCount === 0) await this.drop(n, sf); // uploaded after its last close (idle, unmount)
     });
   }
 
@@ -288,13 +298,15 @@ export class WritePath {
     await sf.mutex.run(() => this.drop(n, sf));
   }
 
+  /** Forget the staged copy and delete its files. Caller holds its mutex. */
   private async drop(n: Inode, sf: StagedFile): Promise<void> {
     this.cancelTimer(sf);
+    if (n.data === sf) n.data = undefined; // first: nothing new may reach it once we await
+    this.active.delete(n);
     for (const id of sf.supersedes.splice(0)) await this.o.journal.remove(id);
+    await sf.close();
     if (sf.journaled) await this.o.journal.remove(sf.id);
     else await sf.discard();
-    if (n.data === sf) n.data = undefined;
-    this.active.delete(n);
   }
 
   /** The staged copy no longer stands for the inode (conflict): the store's version is shown. */

@@ -13,6 +13,11 @@
  * base are fetched first (pinned to the base ETag). When the base itself was replaced that fetch
  * fails, and so does the publish (ConflictError naming the reason); the caller keeps the copy.
  *
+ * Lost acknowledgements: every version carries its staged id in the `objfs-version` metadata
+ * key. When a 412 comes back, a HEAD tells whether the object there is already this very version
+ * (our own upload landed but its answer was lost: a crash before the journal record was removed,
+ * a retried request); then it is success, not a conflict.
+ *
  * The caller holds the staged file's mutex. No state of its own.
  */
 import { isStoreError, StoreError } from '../errors/store-error.js';
@@ -76,12 +81,21 @@ async function upload(sf: StagedFile, key: string, metadata: Record<string, stri
   return etag;
 }
 
-export async function publish(sf: StagedFile, key: string, metadata: Record<string, string>, o: PublishOptions): Promise<Published> {
+/** User metadata key naming the staged version an object was uploaded from. */
+export const VERSION_TAG = 'objfs-version';
+
+export async function publish(sf: StagedFile, key: string, userMetadata: Record<string, string>, o: PublishOptions): Promise<Published> {
+  const metadata = { ...userMetadata, [VERSION_TAG]: sf.id };
   const conditions: WriteConditions = sf.base ? { ifMatch: sf.base.etag } : { ifNoneMatch: '*' };
   try {
     return { key, etag: await upload(sf, key, metadata, conditions, true, o) };
   } catch (e) {
     if (!isStoreError(e, 'PreconditionFailed')) throw e;
+    const there = await o.store.head(key, o.signal).catch(() => undefined);
+    if (there && there.metadata?.[VERSION_TAG] === sf.id && there.size === sf.size) {
+      o.log.info({ key, version: sf.id }, 'this version was already uploaded (its acknowledgement was lost)');
+      return { key, etag: there.etag };
+    }
     return resolveConflict(sf, key, metadata, o, e);
   }
 }

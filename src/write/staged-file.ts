@@ -34,6 +34,7 @@ export class StagedFile {
   readonly mutex = new Mutex();
   id: string;
   private fh: FileHandle | undefined;
+  private opening: Promise<FileHandle> | undefined;
   /** The object version this copy started from (absent: a new file). */
   base: BaseVersion | undefined;
   /** Key the base object lives at (follows renames, which copy it server-side). */
@@ -95,7 +96,10 @@ export class StagedFile {
 
   /** The open data file; reopened on demand after close() (pending versions do not hold descriptors). */
   private async file(): Promise<FileHandle> {
-    if (!this.fh) this.fh = await open(this.path, 'r+');
+    if (this.fh) return this.fh;
+    this.opening ??= open(this.path, 'r+').finally(() => (this.opening = undefined));
+    const fh = await this.opening;
+    this.fh ??= fh;
     return this.fh;
   }
 
