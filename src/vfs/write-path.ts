@@ -26,7 +26,9 @@ import { fsError } from '../errors/fs-error.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { Logger } from '../util/logger.js';
 import type { Journal } from '../write/journal.js';
-import { ConflictError, publish } from '../write/publish.js';
+import { ConflictError, publish, VERSION_TAG, type Published } from '../write/publish.js';
+import { StreamingUpload } from '../write/uploader.js';
+import { isStoreError } from '../errors/store-error.js';
 import { StagedFile } from '../write/staged-file.js';
 import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
 import type { Inode } from './inode-table.js';
@@ -51,6 +53,19 @@ export interface FlushProgress {
 }
 
 const IDLE_RETRY_MAX_MS = 60_000;
+/** Streaming starts once a new file has this much (smaller files are one PUT at close). */
+const STREAM_MIN = 8 * 1024 * 1024;
+
+/** Metadata for a streamed object: no times (Last-Modified stands for them), our version tag. */
+function streamingMetadata(md: Record<string, string>, id: string): Record<string, string> {
+  const { mtime: _m, atime: _a, ...rest } = md;
+  return { ...rest, [VERSION_TAG]: id };
+}
+
+function sameMetadata(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
 /** Files uploaded at once by flushAll and by idle timers. */
 const FLUSH_CONCURRENCY = 16;
 
@@ -121,14 +136,23 @@ export class WritePath {
   }
 
   async write(n: Inode, buf: Buffer, offset: number, append: boolean): Promise<number> {
-    const count = await this.withStaged(n, false, true, (sf) => sf.write(buf, append ? sf.size : offset));
+    const count = await this.withStaged(n, false, true, async (sf) => {
+      const off = append ? sf.size : offset;
+      const sequential = off === sf.size;
+      const k = await sf.write(buf, off);
+      await this.streamLocked(n, sf, sequential);
+      return k;
+    });
     n.attr.size = n.data?.size ?? n.attr.size;
     this.touched(n);
     return count;
   }
 
   async truncate(n: Inode, size: number): Promise<void> {
-    await this.withStaged(n, size === 0, true, (sf) => sf.truncate(size));
+    await this.withStaged(n, size === 0, true, async (sf) => {
+      if (size !== sf.size) await this.stopStreamLocked(sf);
+      await sf.truncate(size);
+    });
     n.attr.size = size;
     this.touched(n);
   }
@@ -149,6 +173,42 @@ export class WritePath {
       if (sf.journaled) await this.journalLocked(n, sf, true);
     });
     this.touched(n);
+  }
+
+  /**
+   * Streaming (sync policy close): a new file written from start to end goes up as a multipart
+   * upload while it is written; parts leave as soon as they are complete. The object's metadata
+   * is fixed when the upload starts, so it is created without mtime/atime (the object's
+   * Last-Modified, i.e. the close, stands for them); if mode, owner or xattrs change before the
+   * end, a server-side copy corrects the metadata after completion. Anything but an append
+   * gives streaming up for this version (the file is then uploaded whole at close). Caller holds
+   * the mutex.
+   */
+  private async streamLocked(n: Inode, sf: StagedFile, sequential: boolean): Promise<void> {
+    if (this.o.sync.kind !== 'close' || sf.base || sf.streamBroken) return;
+    if (!sequential) return this.stopStreamLocked(sf);
+    if (!sf.stream) {
+      if (sf.size < STREAM_MIN) return; // small files: one PUT at close
+      const metadata = streamingMetadata(this.o.metadataFor(n), sf.id);
+      sf.streamMetadata = metadata;
+      sf.stream = new StreamingUpload({
+        store: this.o.store, key: n.path, dataPath: sf.path, metadata, concurrency: this.o.concurrency,
+        onUploadId: async (id) => {
+          sf.uploadId = id;
+          if (id) await this.o.journal.write(sf.record(n.path, metadata, 'open', ++this.seq, id));
+        },
+      });
+    }
+    sf.stream.written(sf.size);
+    if (sf.stream.error) await this.stopStreamLocked(sf);
+  }
+
+  /** Give up streaming this version (it is uploaded whole later). Caller holds the mutex. */
+  private async stopStreamLocked(sf: StagedFile): Promise<void> {
+    const st = sf.stream;
+    sf.streamBroken = true;
+    sf.stream = undefined;
+    if (st) await st.abort().catch((e: unknown) => this.o.log.debug({ err: e }, 'abort of a streaming upload failed'));
   }
 
   private touched(n: Inode): void {
@@ -209,7 +269,8 @@ export class WritePath {
       const metadata = this.o.metadataFor(n);
       let res;
       try {
-        res = await publish(sf, key, metadata, { store: this.o.store, log: this.o.log, conflict: this.o.conflict, concurrency: this.o.concurrency, ...(signal ? { signal } : {}) });
+        res = (await this.finishStreamLocked(n, sf, key, metadata)) ??
+          (await publish(sf, key, metadata, { store: this.o.store, log: this.o.log, conflict: this.o.conflict, concurrency: this.o.concurrency, ...(signal ? { signal } : {}) }));
       } catch (e) {
         if (e instanceof ConflictError) {
           const where = await this.o.journal.setAside(sf.id, e.message).catch(() => this.o.journal.dataPath(sf.id));
@@ -240,6 +301,31 @@ export class WritePath {
     });
   }
 
+  /**
+   * Complete a streaming upload; undefined when there is none or it cannot be used (then the
+   * caller uploads the version whole, with the conflict policy). Caller holds the mutex.
+   */
+  private async finishStreamLocked(n: Inode, sf: StagedFile, key: string, metadata: Record<string, string>): Promise<Published | undefined> {
+    const st = sf.stream;
+    if (!st || sf.streamBroken || key !== st.key) {
+      if (st) await this.stopStreamLocked(sf);
+      return undefined;
+    }
+    sf.stream = undefined;
+    sf.streamBroken = true; // one attempt per version
+    try {
+      let { etag } = await st.finish(sf.size, { ifNoneMatch: '*' });
+      const wanted = streamingMetadata(metadata, sf.id);
+      if (!sameMetadata(wanted, sf.streamMetadata ?? {})) {
+        ({ etag } = await this.o.store.copy(key, key, { metadata: { ...metadata, [VERSION_TAG]: sf.id }, sourceIfMatch: etag }));
+      }
+      return { key, etag };
+    } catch (e) {
+      if (isStoreError(e, 'PreconditionFailed')) return undefined; // someone created it meanwhile: the conflict policy decides
+      throw e;
+    }
+  }
+
   /** Write the record that makes this version survive a crash. Caller holds the mutex. */
   private async journalLocked(n: Inode, sf: StagedFile, rewrite: boolean): Promise<void> {
     if (!sf.needsUpload || (sf.journaled && !rewrite)) return;
@@ -263,6 +349,7 @@ export class WritePath {
       return;
     }
     await sf.mutex.run(async () => {
+      await this.stopStreamLocked(sf); // its multipart upload is for the old key
       const etag = await move();
       if (etag !== undefined) sf.rebase(n.path, etag);
       if (sf.journaled) await this.journalLocked(n, sf, true);

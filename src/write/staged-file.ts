@@ -26,6 +26,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { RangeSet } from './range-set.js';
 import type { BaseVersion, PendingRecord, Span } from './types.js';
 import type { Journal } from './journal.js';
+import type { StreamingUpload } from './uploader.js';
 
 const FILL_ALIGN = 1024 * 1024;
 const FILL_CHUNK = 8 * 1024 * 1024;
@@ -48,6 +49,14 @@ export class StagedFile {
   journaled = false;
   /** Records of older versions of this file that this one replaces. */
   supersedes: string[] = [];
+  /** A new file written sequentially is uploaded while it is written (sync policy close). */
+  stream: StreamingUpload | undefined;
+  /** The metadata the streaming upload was created with (compared at the end). */
+  streamMetadata: Record<string, string> | undefined;
+  /** Streaming was given up for this version (a non-sequential change, a rename). */
+  streamBroken = false;
+  /** A multipart upload in progress for this version (journaled so recovery can abort it). */
+  uploadId: string | undefined;
   changedAt = Date.now();
 
   private constructor(private readonly journal: Journal, id: string, baseKey: string, base: BaseVersion | undefined, size: number, present: RangeSet, dirty: RangeSet, needsUpload: boolean) {
@@ -107,7 +116,7 @@ export class StagedFile {
   record(key: string, metadata: Record<string, string>, state: PendingRecord['state'], seq: number, uploadId?: string): PendingRecord {
     return {
       type: 'upload', id: this.id, key, state, ...(this.base ? { base: { ...this.base } } : {}), size: this.size, metadata,
-      dirty: this.dirty.spans(), present: this.present.spans(), ...(uploadId ? { uploadId } : {}), seq, changedAt: this.changedAt,
+      dirty: this.dirty.spans(), present: this.present.spans(), ...((uploadId ?? this.uploadId) ? { uploadId: uploadId ?? this.uploadId } : {}), seq, changedAt: this.changedAt,
     };
   }
 

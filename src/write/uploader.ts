@@ -179,6 +179,11 @@ export class StreamingUpload {
     this.session = new MultipartSession({ store: o.store, key: o.key, metadata: o.metadata, contentType: o.contentType, signal: o.signal, onUploadId: o.onUploadId });
   }
 
+  /** The destination key. */
+  get key(): string {
+    return this.o.key;
+  }
+
   /** A multipart upload was started (at least one full part was written). */
   get multipart(): boolean {
     return this.session.started;

@@ -248,3 +248,47 @@ describe('write path: --writable-path', () => {
     });
   });
 });
+
+describe('write path: streaming uploads of new files (--sync close)', () => {
+  it('a new file written sequentially goes up in parts while it is written; the object is exact', async () => {
+    const faulty = new FaultyStore(new MemoryStore());
+    await withDriver({ store: faulty }, async (d) => {
+      const body = pattern(40 * MiB, 9);
+      const f = await d.open('/seq', 'w');
+      for (let off = 0; off < body.length; off += MiB) await f.pwrite(body.subarray(off, off + MiB), off);
+      await sleep(50);
+      const before = faulty.stats().calls;
+      assert.equal(before.createMultipart, 1, 'the multipart upload started before close');
+      assert.ok((before.uploadPart ?? 0) >= 2, `${before.uploadPart} parts before close`);
+      await f.close();
+      const after = faulty.stats().calls;
+      assert.equal(after.put ?? 0, 0, 'no whole-object PUT');
+      assert.equal(after.completeMultipart, 1);
+      const got = await faulty.get('seq');
+      assert.equal(sha(got.body), sha(body));
+      assert.equal(got.info.metadata?.['mode'], String(0o100644), 'mode metadata carried by the streamed object');
+    });
+  });
+
+  it('a chmod before close fixes the metadata; a rewrite in the middle falls back to a whole upload', async () => {
+    const faulty = new FaultyStore(new MemoryStore());
+    await withDriver({ store: faulty }, async (d) => {
+      const body = pattern(20 * MiB, 10);
+      const f = await d.open('/a', 'w');
+      for (let off = 0; off < body.length; off += MiB) await f.pwrite(body.subarray(off, off + MiB), off);
+      await d.chmod('/a', 0o600);
+      await f.close();
+      const a = await faulty.get('a');
+      assert.equal(sha(a.body), sha(body));
+      assert.equal(a.info.metadata?.['mode'], String(0o100600));
+
+      const g = await d.open('/b', 'w');
+      for (let off = 0; off < body.length; off += MiB) await g.pwrite(body.subarray(off, off + MiB), off);
+      await g.pwrite(Buffer.from('REWRITTEN'), 5); // not an append: streaming is given up
+      await g.close();
+      const expected = Buffer.from(body);
+      expected.write('REWRITTEN', 5);
+      assert.equal(sha((await faulty.get('b')).body), sha(expected));
+    });
+  });
+});
