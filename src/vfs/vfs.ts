@@ -6,24 +6,33 @@
  * Consistency model (docs/SEMANTICS.md): attributes and names are cached for `metadataTtlMs`
  * (default 1 s); misses are cached as negative entries for the same time. open() re-checks a file
  * whose attributes are older than the TTL (close-to-open). Reads of an unchanged file are pinned
- * to the ETag seen at open. Writes are staged locally and uploaded as a whole object at close
- * (flush), fsync, or immediately for a path-level truncate; close/fsync return the upload's error.
+ * to the ETag seen at open. Writes are staged locally (WritePath) and reach the store when the
+ * sync policy says (default: at close, which returns the upload's error; fsync always uploads).
+ *
+ * Directories: a directory is a marker object `dir/` or implicit (keys below it). An implicit
+ * directory that this mount empties (unlink, rmdir, rename away) would vanish from the store before
+ * its rmdir, so it is kept here (`local`) until rmdir, until a listing shows keys below it again,
+ * or until the mount ends (keepDirs). A directory rename goes through renamePrefix
+ * (src/write/dir-rename.ts): journaled first, so the next mount finishes one that a crash or a
+ * store error interrupted.
  *
  * Concurrency: everything runs on the JS thread; an operation may interleave with others at each
  * await, so after an await it re-reads table state instead of trusting what it saw before.
- * Each file's staged data has its own mutex (file-data.ts); namespace changes are not locked
- * against each other (like the store itself, last writer wins), except rename, which holds the
- * source file's data mutex so an upload cannot land at the old key afterwards.
+ * Each file's staged data has its own mutex (src/write/staged-file.ts); namespace changes are not
+ * locked against each other (like the store itself, last writer wins), except rename, which holds
+ * the source file's data mutex so an upload cannot land at the old key afterwards.
  */
+import { setMaxListeners } from 'node:events';
 import { constants as fsc } from 'node:fs';
 import type { Logger } from '../util/logger.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
-import { isStoreError, StoreError } from '../errors/store-error.js';
+import { isStoreError } from '../errors/store-error.js';
 import { fsError } from '../errors/fs-error.js';
-import { Inode, InodeTable, ROOT_INO, joinPath } from './inode-table.js';
+import { Inode, InodeTable, ROOT_INO, joinPath, parentPath } from './inode-table.js';
 import { Namespace, NAME_MAX, validName, type PathStat } from './namespace.js';
 import { WritePath, type FlushProgress } from './write-path.js';
 import type { Journal } from '../write/journal.js';
+import { renamePrefix } from '../write/dir-rename.js';
 import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
 import {
   S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, decodeMeta, encodeMeta, kindOfMode, nowTimespec, timespecFromDate, typeBits,
@@ -79,7 +88,20 @@ function metadataSize(md: Record<string, string>): number {
   for (const [k, v] of Object.entries(md)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
   return n;
 }
+/** Keys copied at once by a directory rename. */
 const COPY_CONCURRENCY = 16;
+/**
+ * Abort listeners a request's signal may carry during a fan-out (HEADs of a listing, copies of a
+ * directory rename): each store call in flight adds one or two, and Node warns above 10
+ * (MaxListenersExceededWarning). Still bounded, so a real leak is reported.
+ */
+const FAN_OUT_LISTENERS = 4 * Math.max(COPY_CONCURRENCY, HEAD_CONCURRENCY);
+
+/** Raise the listener limit of a request's signal before many store calls share it. */
+function fanOutSignal(signal: AbortSignal | undefined): AbortSignal | undefined {
+  if (signal) setMaxListeners(FAN_OUT_LISTENERS, signal);
+  return signal;
+}
 
 interface Handle {
   ino: number;
@@ -276,8 +298,29 @@ export class Vfs {
 
   /** Make sure mode/uid/gid/xattrs come from the object (HEAD when only the listing was seen). */
   private async ensureMeta(n: Inode, signal?: AbortSignal): Promise<void> {
-    if (n.metaKnown || this.pinned(n)) return;
+    if (n.metaKnown) return;
+    if (n.kind === 'dir' && n.local && n.ino !== ROOT_INO) return this.readKeptMarker(n, signal);
+    if (this.pinned(n)) return;
     await this.refresh(n, signal);
+  }
+
+  /**
+   * A kept directory (keepDirs) seen only in a listing: whether it has a marker is unknown. A
+   * marker makes the directory exist in the store, so it is no longer kept and its attributes
+   * come from the marker; without one the defaults it shows are right.
+   */
+  private async readKeptMarker(n: Inode, signal?: AbortSignal): Promise<void> {
+    const marker = await this.store.head(n.key, signal).catch((e: unknown) => {
+      if (isStoreError(e, 'NotFound')) return undefined;
+      throw e;
+    });
+    if (this.table.getByPath(n.path) !== n || !n.local || n.metaKnown) return;
+    if (marker === undefined) {
+      n.metaKnown = true;
+      return;
+    }
+    n.local = false;
+    this.apply(n.path, { kind: 'dir', marker });
   }
 
   private async refresh(n: Inode, signal?: AbortSignal): Promise<Inode> {
@@ -318,11 +361,12 @@ export class Vfs {
   /** Persist attribute changes of an object that is in the store and has no pending upload. */
   private async persistMeta(n: Inode, signal?: AbortSignal): Promise<void> {
     if (n.ino === ROOT_INO) return; // the root has no object
-    if (this.pinned(n)) return this.writes.metadataChanged(n); // goes up with the pending version
+    if (n.kind !== 'dir' && this.pinned(n)) return this.writes.metadataChanged(n); // goes up with the pending version
     const metadata = encodeMeta(n.metadata, this.posixMeta(n));
     if (n.kind === 'dir') {
       const { etag } = await this.store.put(n.key, Buffer.alloc(0), { metadata, signal });
       n.hasMarker = true;
+      n.local = false; // a kept directory now exists in the store
       n.etag = etag;
     } else {
       const { etag } = await this.store.copy(n.key, n.key, { metadata, ...(n.etag ? { sourceIfMatch: n.etag } : {}), signal });
@@ -477,6 +521,7 @@ export class Vfs {
     if (!n.local) await this.store.delete(n.path, ctx.signal);
     this.dropCached(n.path);
     this.removed(n, path);
+    this.keepDirs(parent);
   }
 
   private removed(n: Inode, path: string): void {
@@ -484,16 +529,37 @@ export class Vfs {
     this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
   }
 
+  /**
+   * This mount removed an entry from `dir` (unlink, rmdir, rename away). A directory without a
+   * marker object exists in the store only through the keys below it: after its last one it would
+   * be gone before its rmdir (`rm -r` failed with ENOENT). POSIX keeps a directory until rmdir, so
+   * it and its ancestors up to the first one with a marker are kept here (`local`: pinned in the
+   * table, answered without asking the store) until rmdir, until a listing shows keys below it
+   * again (opendir), or until the mount ends. No request: other clients do not see an emptied
+   * implicit directory, since no object represents it.
+   */
+  private keepDirs(dir: Inode): void {
+    for (let d: Inode | undefined = dir; d && d.kind === 'dir' && d.ino !== ROOT_INO && !d.hasMarker && !d.removed; ) {
+      d.local = true;
+      d = this.table.getByPath(parentPath(d.path));
+    }
+  }
+
   async rmdir(ctx: RequestContext, parentIno: number, name: string): Promise<void> {
     const parent = this.dir(parentIno);
     const path = joinPath(parent.path, name);
     this.writable(path);
-    const n = await this.resolve(path, ctx.signal);
+    const known = this.table.getByPath(path);
+    // A directory this mount knows that the store no longer shows was emptied (and so, when
+    // implicit, removed) by another client: it is empty, and rmdir removes what is left of it.
+    const n = (await this.resolve(path, ctx.signal)) ?? (known?.kind === 'dir' ? known : undefined);
     if (!n) throw fsError('ENOENT');
     if (n.kind !== 'dir') throw fsError('ENOTDIR');
     await this.mustBeEmpty(n, ctx.signal);
-    await this.store.delete(path + '/', ctx.signal);
+    await this.store.delete(path + '/', ctx.signal); // deleting a missing key is fine on every store (store contract)
+    n.local = false;
     this.removed(n, path);
+    this.keepDirs(parent);
   }
 
   private async mustBeEmpty(n: Inode, signal?: AbortSignal): Promise<void> {
@@ -503,7 +569,8 @@ export class Vfs {
 
   async rename(ctx: RequestContext, parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void> {
     if (flags & ~RENAME_NOREPLACE) throw fsError('EINVAL', 'only RENAME_NOREPLACE is supported');
-    const from = joinPath(this.dir(parentIno).path, name);
+    const fromDir = this.dir(parentIno);
+    const from = joinPath(fromDir.path, name);
     const toDir = this.dir(newParentIno);
     this.checkName(newName);
     const to = joinPath(toDir.path, newName);
@@ -528,6 +595,7 @@ export class Vfs {
     if (dst && dst !== src) this.table.detach(dst);
     this.negative.delete(to);
     this.negative.set(from, Date.now() + this.opts.metadataTtlMs);
+    if (toDir.path !== fromDir.path && !toDir.path.startsWith(fromDir.path + '/')) this.keepDirs(fromDir);
   }
 
   private async renameFile(src: Inode, to: string, noReplace: boolean, signal?: AbortSignal): Promise<void> {
@@ -552,19 +620,21 @@ export class Vfs {
     });
   }
 
+  /**
+   * Move every key under `src/` (its marker included) to `to/`: renamePrefix journals the rename
+   * durably, copies, then deletes the sources. If it fails or objfs dies midway, the record stays
+   * in the journal and the next mount finishes the rename (src/write/recovery.ts); the error is
+   * returned now. Renames of 1,000 keys or more log their progress every 10%.
+   */
   private async renameDir(src: Inode, to: string, signal?: AbortSignal): Promise<void> {
-    const keys = await this.ns.allKeys(src.path, signal);
-    const plen = src.path.length;
-    await mapLimit(keys, COPY_CONCURRENCY, async (o) => {
-      await this.store.copy(o.key, to + o.key.slice(plen), { sourceIfMatch: o.etag, signal });
+    if (src.ino === ROOT_INO || src.path === '' || to === '') throw fsError('EBUSY', 'the root directory cannot be renamed');
+    await renamePrefix({
+      store: this.store, journal: this.opts.journal, from: src.path, to, log: this.log, concurrency: COPY_CONCURRENCY,
+      ...(signal ? { signal: fanOutSignal(signal) } : {}),
+    }).catch((e: unknown) => {
+      this.log.warn({ from: src.path, to, err: e }, 'directory rename interrupted by an error; the next mount finishes it');
+      throw e;
     });
-    for (let i = 0; i < keys.length; i += 1000) {
-      const res = await this.store.deleteMany(keys.slice(i, i + 1000).map((o) => o.key), signal);
-      if (res.errors.length > 0) {
-        const first = res.errors[0]!;
-        throw new StoreError('Unknown', `rename: could not delete ${res.errors.length} source keys (first: ${first.key})`, { key: first.key, cause: first.error });
-      }
-    }
     this.table.move(src, to);
     await this.writes.movedUnder(to);
   }
@@ -703,10 +773,15 @@ export class Vfs {
     const children: Inode[] = [];
     for (const name of listing.dirs) children.push(this.applyListed(joinPath(d.path, name), 'dir', listing.markers.get(name)));
     for (const [name, info] of listing.files) children.push(this.applyListed(joinPath(d.path, name), 'file', info));
+    if (d.local && d.ino !== ROOT_INO && children.length > 0) {
+      d.local = false; // a kept directory has keys below it again: the store shows it
+      d.fetchedAt = Date.now();
+    }
     const seen = new Set(children);
     for (const c of this.table.childrenOf(d.path)) if (!seen.has(c) && !c.removed && this.pinned(c)) children.push(c);
     if (this.opts.headOnReaddir) {
       const unknown = children.filter((c) => !c.metaKnown && !this.pinned(c));
+      if (unknown.length > 1) fanOutSignal(ctx.signal);
       await mapLimit(unknown, HEAD_CONCURRENCY, async (c) => {
         try {
           if (c.kind === 'dir') await this.refreshDirMeta(c, ctx.signal);
@@ -799,7 +874,7 @@ export class Vfs {
       if (!v) throw NO_XATTR;
       return v;
     };
-    if (n.metaKnown || this.pinned(n)) return get();
+    if (n.metaKnown || (this.pinned(n) && !(n.kind === 'dir' && n.local))) return get();
     return this.ensureMeta(n, ctx.signal).then(get);
   }
 

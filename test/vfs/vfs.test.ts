@@ -1,10 +1,12 @@
 /**
  * Vfs behaviours that the path-level conformance suite cannot see: cache TTLs and another client's
- * changes, odd keys, ETag pinning, inode numbering and lookup counts, read-only refusal.
+ * changes, odd keys, implicit directories emptied by this mount, directory rename with a shared
+ * request signal, ETag pinning, inode numbering and lookup counts, read-only refusal.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { constants as fsc } from 'node:fs';
 import { VfsDriver } from '../conformance/vfs-driver.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { ROOT_INO } from '../../src/vfs/inode-table.js';
@@ -71,6 +73,101 @@ describe('vfs: odd keys from other tools', () => {
       assert.deepEqual(await d.readdir('/x'), []);
       assert.deepEqual(await d.readdir('/m'), []);
     });
+  });
+});
+
+describe('vfs: implicit directories emptied by this mount', () => {
+  const isDir = (mode: number) => (mode & fsc.S_IFMT) === fsc.S_IFDIR;
+
+  it('stay until rmdir (stat, readdir, ENOTEMPTY, rmdir), with the TTL at 0 and no request added', async () => {
+    const store = new FaultyStore(new MemoryStore());
+    const d = await VfsDriver.create({ store, metadataTtlMs: 0 });
+    try {
+      for (let i = 0; i < 5; i++) await store.put(`imp/f${i}`, Buffer.from('x'));
+      await store.put('imp/sub/g', Buffer.from('y'));
+      await store.put('other', Buffer.from('z'));
+      assert.deepEqual((await d.readdir('/imp')).sort(), ['f0', 'f1', 'f2', 'f3', 'f4', 'sub']);
+      await d.stat('/imp/sub/g');
+      store.resetStats();
+      for (let i = 0; i < 5; i++) await d.unlink(`/imp/f${i}`);
+      await d.unlink('/imp/sub/g');
+      const calls = store.stats().calls;
+      assert.equal(calls.delete, 6);
+      assert.equal(calls.put, 0, 'no marker written');
+      assert.deepEqual((await store.list({ prefix: 'imp' })).objects, [], 'the store shows nothing of imp any more');
+      assert.ok(isDir((await d.stat('/imp')).mode));
+      assert.ok(isDir((await d.stat('/imp/sub')).mode));
+      assert.deepEqual(await d.readdir('/imp'), ['sub']);
+      assert.deepEqual(await d.readdir('/imp/sub'), []);
+      assert.deepEqual((await d.readdir('/')).sort(), ['imp', 'other']);
+      await assert.rejects(d.rmdir('/imp'), { code: 'ENOTEMPTY' });
+      await d.rmdir('/imp/sub');
+      await d.rmdir('/imp');
+      await assert.rejects(d.stat('/imp'), { code: 'ENOENT' });
+      await assert.rejects(d.rmdir('/imp'), { code: 'ENOENT' });
+      assert.deepEqual(await d.readdir('/'), ['other']);
+      assert.equal(store.stats().calls.put, 0);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('a rename away empties one too; chmod writes its marker; a new key below lets the store show it again', async () => {
+    await withDriver({ ttl: 0 }, async (d, s) => {
+      await s.put('a/x', Buffer.from('x'));
+      await s.put('b/y', Buffer.from('y'));
+      await s.put('c/z', Buffer.from('z'));
+      await d.rename('/a/x', '/x');
+      assert.ok(isDir((await d.stat('/a')).mode));
+      assert.deepEqual(await d.readdir('/a'), []);
+      await d.rmdir('/a');
+      await assert.rejects(d.stat('/a'), { code: 'ENOENT' });
+      await d.unlink('/b/y');
+      await d.chmod('/b', 0o700);
+      assert.equal((await s.head('b/')).key, 'b/', 'chmod wrote a marker');
+      assert.equal((await d.stat('/b')).mode & 0o7777, 0o700);
+      await d.unlink('/c/z');
+      await d.writeFile('/c/new', 'n'); // uploaded at close: c is in the store again
+      assert.deepEqual(await d.readdir('/c'), ['new']);
+      await s.delete('c/new'); // another client empties it: gone, like any implicit directory
+      await assert.rejects(d.stat('/c'), { code: 'ENOENT' });
+    });
+  });
+
+  it('rmdir of a directory the mount knows and another client emptied succeeds', async () => {
+    await withDriver({ ttl: 0 }, async (d, s) => {
+      await s.put('gone/f', Buffer.from('x'));
+      assert.ok(isDir((await d.stat('/gone')).mode));
+      await s.delete('gone/f');
+      await d.rmdir('/gone');
+      await assert.rejects(d.rmdir('/gone'), { code: 'ENOENT' });
+      await assert.rejects(d.rmdir('/never'), { code: 'ENOENT' });
+    });
+  });
+});
+
+describe('vfs: directory rename', () => {
+  it('100 keys with a request signal: no MaxListenersExceededWarning although the copies share the signal', async () => {
+    const inner = new MemoryStore();
+    for (let i = 0; i < 100; i++) await inner.put(`dir/f${i}`, Buffer.from(String(i)));
+    const store = new FaultyStore(inner);
+    store.inject({ op: 'copy', action: { kind: 'latency', ms: 2 } }); // each copy in flight listens on the signal
+    const d = await VfsDriver.create({ store });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const sctx: RequestContext = { ...ctx, signal: new AbortController().signal };
+      await d.vfs.lookup(sctx, ROOT_INO, 'dir');
+      await d.vfs.rename(sctx, ROOT_INO, 'dir', ROOT_INO, 'moved', 0);
+      await sleep(20); // warnings are emitted on a later tick
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map(String), []);
+      assert.equal((await d.readdir('/moved')).length, 100);
+      assert.deepEqual((await inner.list({ prefix: 'dir/' })).objects, []);
+    } finally {
+      process.off('warning', onWarning);
+      await d.cleanup();
+    }
   });
 });
 

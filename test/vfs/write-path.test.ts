@@ -151,6 +151,30 @@ describe('write path: crash recovery from the journal', () => {
     });
   });
 
+  it('a directory rename interrupted after its copies (the deletes failed) is finished by the next mount', async () => {
+    const faulty = new FaultyStore(new MemoryStore());
+    await withDriver({ store: faulty }, async (d) => {
+      await d.mkdir('/src');
+      for (let i = 0; i < 30; i++) await faulty.put(`src/f${i}`, Buffer.from(`file ${i}`));
+      await faulty.put('src/sub/deep', Buffer.from('deep'));
+      const rule = faulty.inject({ op: 'deleteMany', action: { kind: 'fail', code: 'Network' }, times: 1 });
+      await assert.rejects(d.rename('/src', '/dst'), { code: 'EIO' });
+      assert.equal(rule.hits, 1);
+      assert.equal(await text(faulty, 'dst/f3'), 'file 3', 'copied before the failure');
+      assert.equal(await text(faulty, 'src/f3'), 'file 3', 'the sources are still there');
+      const res = await d.crashAndRecover();
+      assert.deepEqual(res.failed, []);
+      assert.equal(res.renamed, 1);
+      const keys = (await faulty.list({})).objects.map((o) => o.key);
+      assert.deepEqual(keys.filter((k) => k.startsWith('src')), [], 'nothing left under the old name');
+      assert.equal(keys.filter((k) => k.startsWith('dst/')).length, 32, '30 files, sub/deep and the marker');
+      assert.equal(await text(faulty, 'dst/sub/deep'), 'deep');
+      assert.equal((await d.readFile('/dst/f29')).toString(), 'file 29');
+      assert.equal((await d.readdir('/dst')).length, 31);
+      await assert.rejects(d.stat('/src'), { code: 'ENOENT' });
+    });
+  });
+
   it('a closed version stays intact while a later, unclosed rewrite is lost in the crash', async () => {
     await withDriver({ sync: { kind: 'exit' } }, async (d, s) => {
       await d.writeFile('/f', 'version one');
