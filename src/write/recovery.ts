@@ -2,7 +2,8 @@
  * Crash recovery: before a mount serves anything, finish what the journal says a previous run of
  * objfs left undone for this store.
  *
- * - Directory renames in progress are resumed (src/write/dir-rename.ts; idempotent).
+ * - Directory renames in progress are resumed (src/write/dir-rename.ts; idempotent). Pending
+ *   versions journaled under the old name are uploaded under the new one.
  * - 'closed' upload records are versions a close() or fsync() acknowledged: each is uploaded
  *   with the same conditions and conflict policy as at run time. When a key has several records
  *   (a crash between journaling a newer version and removing the older one), only the newest is
@@ -59,6 +60,11 @@ export async function recover(o: RecoveryOptions): Promise<RecoveryResult> {
     } catch (e) {
       res.failed.push({ key: r.from + '/', error: `rename to ${r.to}/: ${(e as Error).message}` });
     }
+  }
+
+  // Versions journaled under a directory that a resumed rename moved belong at the new name.
+  for (const r of loaded.renames) {
+    for (const rec of loaded.uploads) if (rec.key.startsWith(r.from + '/')) rec.key = r.to + rec.key.slice(r.from.length);
   }
 
   const aside = async (rec: PendingRecord, reason: string) => {
