@@ -31,6 +31,7 @@ import { fsError } from '../errors/fs-error.js';
 import { Inode, InodeTable, ROOT_INO, joinPath, parentPath } from './inode-table.js';
 import { Namespace, NAME_MAX, validName, type PathStat } from './namespace.js';
 import { WritePath, type FlushProgress } from './write-path.js';
+import { DirListings } from './dir-listings.js';
 import type { Journal } from '../write/journal.js';
 import { renamePrefix } from '../write/dir-rename.js';
 import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
@@ -141,6 +142,7 @@ export class Vfs {
   private nextFh = 1;
   private readonly budget: MemoryBudget;
   private readonly writes: WritePath;
+  private readonly listings: DirListings;
   private readonly writableRoot: string | undefined;
   /** Times of directories that have no marker object (stable for the mount). */
   private readonly mountTime = nowTimespec();
@@ -159,6 +161,7 @@ export class Vfs {
     root.metaKnown = true;
     root.nlookup = 1;
     this.table = new InodeTable(root);
+    this.listings = new DirListings(opts.metadataTtlMs);
     this.writableRoot = opts.writablePath?.split('/').filter((s) => s !== '' && s !== '.').join('/');
     this.writes = new WritePath({
       store: opts.store, log: opts.log, journal: opts.journal, sync: opts.sync ?? { kind: 'close' },
@@ -260,6 +263,7 @@ export class Vfs {
     n.metaKnown = st.kind === 'dir' ? true : info?.metadata !== undefined;
     n.fetchedAt = Date.now();
     this.negative.delete(path);
+    this.createdName(path);
     return n;
   }
 
@@ -339,15 +343,36 @@ export class Vfs {
     if (n && this.trusted(n)) return n;
     const neg = this.negative.get(path);
     if (!n && neg !== undefined && neg > Date.now()) return undefined;
+    const dir = parentPath(path);
+    if (!n && this.listings.has(dir, path.slice(dir === '' ? 0 : dir.length + 1)) === false) {
+      this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
+      return undefined; // the directory's fresh listing does not have it
+    }
     const st = await this.ns.stat(path, signal);
     const now = this.table.getByPath(path);
     if (now && this.pinned(now)) return now; // created here while we asked
     if (!st) {
       if (now) this.table.detach(now);
       this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
+      if (!this.listings.fresh(dir)) this.captureListing(dir); // the next misses here cost nothing
       return undefined;
     }
     return this.apply(path, st);
+  }
+
+  /** List `dir` in the background so later misses in it are answered from the listing. */
+  private captureListing(dir: string): void {
+    const done = this.listings.begin(dir);
+    this.ns.list(dir).then(
+      (l) => done([...l.dirs, ...l.files.keys()]),
+      () => done(undefined),
+    );
+  }
+
+  /** This mount made `path` exist (so a cached listing of its directory must say so). */
+  private createdName(path: string): void {
+    const dir = parentPath(path);
+    this.listings.created(dir, path.slice(dir === '' ? 0 : dir.length + 1));
   }
 
   private async mustNotExist(path: string, signal?: AbortSignal): Promise<void> {
@@ -485,6 +510,7 @@ export class Vfs {
     const n = this.table.add(path, 'dir', attr);
     Object.assign(n, { etag, hasMarker: true, metadata, metaKnown: true, fetchedAt: Date.now(), removed: false });
     this.negative.delete(path);
+    this.createdName(path);
     n.nlookup++;
     return this.entry(n);
   }
@@ -502,6 +528,7 @@ export class Vfs {
     const n = this.table.add(path, 'symlink', attr);
     Object.assign(n, { etag, metadata, metaKnown: true, fetchedAt: Date.now(), symlinkTarget: target, removed: false });
     this.negative.delete(path);
+    this.createdName(path);
     n.nlookup++;
     return this.entry(n);
   }
@@ -557,6 +584,7 @@ export class Vfs {
     if (n.kind !== 'dir') throw fsError('ENOTDIR');
     await this.mustBeEmpty(n, ctx.signal);
     await this.store.delete(path + '/', ctx.signal); // deleting a missing key is fine on every store (store contract)
+    this.listings.forget(path);
     n.local = false;
     this.removed(n, path);
     this.keepDirs(parent);
@@ -594,6 +622,7 @@ export class Vfs {
     else await this.renameFile(src, to, (flags & RENAME_NOREPLACE) !== 0, ctx.signal);
     if (dst && dst !== src) this.table.detach(dst);
     this.negative.delete(to);
+    this.createdName(to);
     this.negative.set(from, Date.now() + this.opts.metadataTtlMs);
     if (toDir.path !== fromDir.path && !toDir.path.startsWith(fromDir.path + '/')) this.keepDirs(fromDir);
   }
@@ -628,6 +657,8 @@ export class Vfs {
    */
   private async renameDir(src: Inode, to: string, signal?: AbortSignal): Promise<void> {
     if (src.ino === ROOT_INO || src.path === '' || to === '') throw fsError('EBUSY', 'the root directory cannot be renamed');
+    this.listings.forget(src.path);
+    this.listings.forget(to);
     await renamePrefix({
       store: this.store, journal: this.opts.journal, from: src.path, to, log: this.log, concurrency: COPY_CONCURRENCY,
       ...(signal ? { signal: fanOutSignal(signal) } : {}),
@@ -635,6 +666,8 @@ export class Vfs {
       this.log.warn({ from: src.path, to, err: e }, 'directory rename interrupted by an error; the next mount finishes it');
       throw e;
     });
+    this.listings.forget(src.path);
+    this.listings.forget(to);
     this.table.move(src, to);
     await this.writes.movedUnder(to);
   }
@@ -685,6 +718,7 @@ export class Vfs {
     n.xattrs = new Map();
     await this.writes.stageEmpty(n);
     this.negative.delete(path);
+    this.createdName(path);
     n.nlookup++;
     return { entry: this.entry(n), open: this.addHandle(n, flags) };
   }
@@ -769,7 +803,12 @@ export class Vfs {
 
   async opendir(ctx: RequestContext, ino: number): Promise<number> {
     const d = this.dir(ino);
-    const listing = await this.ns.list(d.path, ctx.signal);
+    const done = this.listings.begin(d.path);
+    const listing = await this.ns.list(d.path, ctx.signal).catch((e: unknown) => {
+      done(undefined);
+      throw e;
+    });
+    done([...listing.dirs, ...listing.files.keys()]);
     const children: Inode[] = [];
     for (const name of listing.dirs) children.push(this.applyListed(joinPath(d.path, name), 'dir', listing.markers.get(name)));
     for (const [name, info] of listing.files) children.push(this.applyListed(joinPath(d.path, name), 'file', info));

@@ -13,9 +13,9 @@
  * fsync() always uploads, whatever the policy: when it returns 0 the version is in the bucket.
  *
  * Journal: every version that must still reach the bucket has a 'closed' record (written at
- * close in the deferred modes, and before every upload), so a crash of objfs loses nothing a
- * close() acknowledged; the next mount uploads them (src/write/recovery.ts). Unlink drops the
- * records; rename rewrites them under the new key.
+ * close in the deferred modes, and in close mode when an upload fails), so a crash of objfs
+ * loses nothing a close() acknowledged; the next mount uploads them (src/write/recovery.ts).
+ * Unlink drops the records; rename rewrites them under the new key.
  *
  * Ownership and locking: `n.data` (the StagedFile) belongs to the inode; every operation on it
  * runs under its mutex. `active` holds every inode with staged data, so pending uploads are found
@@ -264,7 +264,10 @@ export class WritePath {
     await sf.mutex.run(async () => {
       if (!sf.needsUpload || n.removed || n.data !== sf) return;
       this.cancelTimer(sf);
-      await this.journalLocked(n, sf, false);
+      // Deferred modes journal at close already. In close mode the record is written only if the
+      // upload fails (close() has not returned, so a crash meanwhile owes nothing): one PUT per
+      // small file, no journal traffic.
+      if (this.o.sync.kind !== 'close') await this.journalLocked(n, sf, false);
       const key = n.path;
       const metadata = this.o.metadataFor(n);
       let res;
@@ -272,6 +275,7 @@ export class WritePath {
         res = (await this.finishStreamLocked(n, sf, key, metadata)) ??
           (await publish(sf, key, metadata, { store: this.o.store, log: this.o.log, conflict: this.o.conflict, concurrency: this.o.concurrency, ...(signal ? { signal } : {}) }));
       } catch (e) {
+        await this.journalLocked(n, sf, false).catch((je: unknown) => this.o.log.error({ key, err: je }, 'could not journal a version whose upload failed'));
         if (e instanceof ConflictError) {
           const where = await this.o.journal.setAside(sf.id, e.message).catch(() => this.o.journal.dataPath(sf.id));
           this.o.log.error({ key, keptIn: where }, `${e.message}; our version is kept in ${where}`);
@@ -295,8 +299,9 @@ export class WritePath {
       n.metaKnown = true;
       n.fetchedAt = Date.now();
       n.attr.size = sf.size;
+      if (sf.journaled) await this.o.journal.remove(sf.id, { keepData: true });
       sf.journaled = false;
-      await this.o.journal.remove(sf.id, { keepData: true });
+      for (const id of sf.supersedes.splice(0)) await this.o.journal.remove(id);
       if (n.openCount === 0) await this.drop(n, sf); // uploaded after its last close (idle, unmount)
     });
   }

@@ -316,3 +316,32 @@ describe('write path: streaming uploads of new files (--sync close)', () => {
     });
   });
 });
+
+describe('lookups of new names', () => {
+  it('creating many files in a directory asks the store about missing names once per TTL, not once per file', async () => {
+    const faulty = new FaultyStore(new MemoryStore());
+    await withDriver({ store: faulty }, async (d) => {
+      await d.mkdir('/many');
+      const before = faulty.stats().calls;
+      for (let i = 0; i < 50; i++) await d.writeFile(`/many/f${i}`, `file ${i}`);
+      const after = faulty.stats().calls;
+      assert.ok(after.head - before.head <= 3, `${after.head - before.head} HEADs for 50 new files`);
+      assert.equal(after.put - before.put, 50);
+      for (let i = 0; i < 50; i += 7) assert.equal((await d.readFile(`/many/f${i}`)).toString(), `file ${i}`);
+    });
+  });
+
+  it('a name another client creates in a listed directory shows after the TTL', async () => {
+    const store = new MemoryStore();
+    const d = await VfsDriver.create({ store, metadataTtlMs: 150 });
+    try {
+      await d.writeFile('/a', 'x');
+      await assert.rejects(d.stat('/b'), { code: 'ENOENT' });
+      await store.put('b', Buffer.from('theirs'));
+      await sleep(200);
+      assert.equal((await d.readFile('/b')).toString(), 'theirs');
+    } finally {
+      await d.cleanup();
+    }
+  });
+});
