@@ -55,6 +55,8 @@ export interface FlushProgress {
 const IDLE_RETRY_MAX_MS = 60_000;
 /** Streaming starts once a new file has this much (smaller files are one PUT at close). */
 const STREAM_MIN = 8 * 1024 * 1024;
+/** Files up to this size are fetched whole at their first in-place change. */
+const FILL_SMALL = 8 * 1024 * 1024;
 
 /** Metadata for a streamed object: no times (Last-Modified stands for them), our version tag. */
 function streamingMetadata(md: Record<string, string>, id: string): Record<string, string> {
@@ -139,6 +141,7 @@ export class WritePath {
     const count = await this.withStaged(n, false, true, async (sf) => {
       const off = append ? sf.size : offset;
       const sequential = off === sf.size;
+      await this.fillSmallLocked(sf);
       const k = await sf.write(buf, off);
       await this.streamLocked(n, sf, sequential);
       return k;
@@ -151,6 +154,7 @@ export class WritePath {
   async truncate(n: Inode, size: number): Promise<void> {
     await this.withStaged(n, size === 0, true, async (sf) => {
       if (size !== sf.size) await this.stopStreamLocked(sf);
+      if (size > 0) await this.fillSmallLocked(sf);
       await sf.truncate(size);
     });
     n.attr.size = size;
@@ -173,6 +177,16 @@ export class WritePath {
       if (sf.journaled) await this.journalLocked(n, sf, true);
     });
     this.touched(n);
+  }
+
+  /**
+   * A small file (up to FILL_SMALL) being changed in place is fetched whole at its first change:
+   * its upload is one PUT of every byte anyway, and a version that is complete locally can still
+   * be kept (keep-both) or forced (overwrite) after someone else replaced the object. Large files
+   * stay lazy (only the ranges needed, the rest copied server-side). Caller holds the mutex.
+   */
+  private async fillSmallLocked(sf: StagedFile): Promise<void> {
+    if (sf.base && sf.base.size <= FILL_SMALL && !sf.complete) await sf.fillAll(this.o.store);
   }
 
   /**
