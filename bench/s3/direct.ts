@@ -23,6 +23,30 @@ export interface S3Target {
   secretKey: string;
 }
 
+/** The SDK module and a client with the settings every bench call uses (keep-alive pool, no checksums). */
+export async function openSdk(t: S3Target): Promise<{ sdk: Sdk; client: any }> {
+  const name = '@aws-sdk/client-s3';
+  // the SDK warns on Node 20 that later releases will need Node 22: not this run's concern
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  let sdk: Sdk;
+  try {
+    sdk = await import(name);
+  } catch (e) {
+    throw new Error(`${name} is not installed (npm install): ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const client = new sdk.S3Client({
+    endpoint: t.endpoint,
+    region: t.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: t.accessKey, secretAccessKey: t.secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+    requestHandler: { httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }), requestTimeout: 120000 },
+  });
+  return { sdk, client };
+}
+
 export class Direct {
   private constructor(
     private readonly sdk: Sdk,
@@ -31,25 +55,7 @@ export class Direct {
   ) {}
 
   static async open(t: S3Target): Promise<Direct> {
-    let sdk: Sdk;
-    const name = '@aws-sdk/client-s3';
-    // the SDK warns on Node 20 that later releases will need Node 22: not this run's concern
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    try {
-      sdk = await import(name);
-    } catch (e) {
-      throw new Error(`${name} is not installed (npm install): ${e instanceof Error ? e.message : String(e)}`);
-    }
-    const client = new sdk.S3Client({
-      endpoint: t.endpoint,
-      region: t.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: t.accessKey, secretAccessKey: t.secretKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 3,
-      requestHandler: { httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }), requestTimeout: 120000 },
-    });
+    const { sdk, client } = await openSdk(t);
     return new Direct(sdk, client, t);
   }
 

@@ -1,12 +1,11 @@
 /**
  * The S3 calls the write benchmark needs from the bench process itself, with the AWS SDK v3 (the
- * same client settings as direct.ts): polling (HeadObject, ListObjectsV2), preparing and removing
+ * client of direct.ts's openSdk): polling (HeadObject, ListObjectsV2), preparing and removing
  * objects, checking what landed in the bucket, and the direct references (multipart upload of
  * 8 MiB parts, parallel PutObject, DeleteObjects, CopyObject, an UploadPartCopy edit).
  */
-import http from 'node:http';
 import { MiB } from './common.js';
-import type { S3Target } from './direct.js';
+import { openSdk, type S3Target } from './direct.js';
 import { firstMismatch, pattern } from './pattern.js';
 import { StepError } from './proc.js';
 
@@ -33,19 +32,7 @@ export class S3Ops {
   ) {}
 
   static async open(t: S3Target): Promise<S3Ops> {
-    const name = '@aws-sdk/client-s3';
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    const sdk: Sdk = await import(name);
-    const client = new sdk.S3Client({
-      endpoint: t.endpoint,
-      region: t.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: t.accessKey, secretAccessKey: t.secretKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 3,
-      requestHandler: { httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }), requestTimeout: 120000 },
-    });
+    const { sdk, client } = await openSdk(t);
     return new S3Ops(sdk, client, t);
   }
 
