@@ -121,17 +121,4 @@ export class Namespace {
     const page = await this.store.list({ prefix, maxKeys: 2, signal });
     return page.objects.some((o) => o.key !== prefix) || page.prefixes.length > 0;
   }
-
-  /** Every key under directory `path` (recursive), for directory rename. */
-  async allKeys(path: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
-    const prefix = path + '/';
-    const out: ObjectInfo[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.store.list({ prefix, continuationToken: token, signal });
-      out.push(...page.objects);
-      token = page.nextToken;
-    } while (token);
-    return out;
-  }
 }

@@ -32,6 +32,7 @@ import { Inode, InodeTable, ROOT_INO, joinPath, parentPath } from './inode-table
 import { Namespace, NAME_MAX, validName, type PathStat } from './namespace.js';
 import { WritePath, type FlushProgress } from './write-path.js';
 import { DirListings } from './dir-listings.js';
+import { mapLimit } from '../util/limiter.js';
 import type { Journal } from '../write/journal.js';
 import { renamePrefix } from '../write/dir-rename.js';
 import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
@@ -120,14 +121,6 @@ interface Handle {
 interface DirHandle {
   ino: number;
   entries: DirEntry[];
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++] as T);
-  });
-  await Promise.all(workers);
 }
 
 export class Vfs {

@@ -32,7 +32,7 @@ import { isStoreError } from '../errors/store-error.js';
 import { StagedFile } from '../write/staged-file.js';
 import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
 import type { Inode } from './inode-table.js';
-import { Limiter } from '../util/limiter.js';
+import { Limiter, mapLimit } from '../util/limiter.js';
 
 export interface WritePathOptions {
   store: ObjectStore;
@@ -80,10 +80,6 @@ export class WritePath {
 
   constructor(private readonly o: WritePathOptions) {}
 
-  get policy(): SyncPolicy {
-    return this.o.sync;
-  }
-
   /** Number of staged files whose content is not in the bucket yet. */
   get pending(): number {
     let k = 0;
@@ -119,7 +115,7 @@ export class WritePath {
       const sf = await this.stagedFor(n, empty);
       const r = await sf.mutex.run(async () => {
         if (n.data !== sf) return { stale: true as const };
-        if (modify) await sf.detachFromJournal();
+        if (modify) await sf.detachFromJournal(empty);
         return { stale: false as const, value: await fn(sf) };
       });
       if (!r.stale) return r.value;
@@ -462,21 +458,15 @@ export class WritePath {
     const todo = [...this.active].filter((n) => n.data?.needsUpload && !n.removed);
     const failed: string[] = [];
     let done = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < todo.length) {
-        const n = todo[next++] as Inode;
-        try {
-          await this.upload(n);
-        } catch (e) {
-          this.o.log.error({ key: n.path, err: e }, 'upload at unmount failed; the version stays journaled for the next mount');
-          failed.push(n.path);
-        }
-        done++;
-        progress?.(done, todo.length, n.path);
+    await mapLimit(todo, FLUSH_CONCURRENCY, async (n) => {
+      try {
+        await this.upload(n);
+      } catch (e) {
+        this.o.log.error({ key: n.path, err: e }, 'upload at unmount failed; the version stays journaled for the next mount');
+        failed.push(n.path);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, todo.length) }, worker));
+      progress?.(++done, todo.length, n.path);
+    });
     for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     return failed;

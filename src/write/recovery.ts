@@ -9,7 +9,7 @@
  *   (a crash between journaling a newer version and removing the older one), only the newest is
  *   uploaded: with copy-on-write versions (staged-file.ts) it contains the older one's changes.
  * - 'open' records were being written when objfs stopped: no program finished them, so they are
- *   not uploaded; they are set aside under <cache>/recovered/ with a README, and logged.
+ *   not uploaded; they are set aside under <cache>/write/recovered/<store>/ with a README, and logged.
  * - A multipart upload a record names is aborted first (its parts would otherwise cost storage).
  *
  * Anything that fails stays in the journal (the next mount tries again) and is reported; the
@@ -24,6 +24,7 @@ import { renamePrefix } from './dir-rename.js';
 import type { Journal } from './journal.js';
 import { ConflictError, publish } from './publish.js';
 import { StagedFile } from './staged-file.js';
+import { mapLimit } from '../util/limiter.js';
 import type { ConflictPolicy, PendingRecord } from './types.js';
 
 export interface RecoveryOptions {
@@ -40,7 +41,7 @@ export interface RecoveryOptions {
 export interface RecoveryResult {
   uploaded: string[];
   renamed: number;
-  /** Directories under <cache>/recovered/ holding data that was not uploaded, with why. */
+  /** Directories under <cache>/write/recovered/<store>/ holding data that was not uploaded, with why. */
   setAside: { key: string; dir: string; reason: string }[];
   failed: { key: string; error: string }[];
   problems: string[];
@@ -93,30 +94,24 @@ export async function recover(o: RecoveryOptions): Promise<RecoveryResult> {
 
   const todo = [...newest.values()];
   let done = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const rec = todo[next++] as PendingRecord;
-      let sf: StagedFile | undefined;
-      try {
-        sf = await StagedFile.fromRecord(journal, rec);
-        await publish(sf, rec.key, rec.metadata, { store, log, conflict: o.conflict, concurrency: o.concurrency });
-        await sf.close();
-        await journal.remove(rec.id);
-        res.uploaded.push(rec.key);
-      } catch (e) {
-        await sf?.close();
-        if (e instanceof ConflictError) await aside(rec, e.message);
-        else {
-          log.error({ key: rec.key, err: e }, 'journal: could not upload a pending version; it stays in the journal');
-          res.failed.push({ key: rec.key, error: (e as Error).message });
-        }
+  await mapLimit(todo, o.parallel ?? 8, async (rec) => {
+    let sf: StagedFile | undefined;
+    try {
+      sf = await StagedFile.fromRecord(journal, rec);
+      await publish(sf, rec.key, rec.metadata, { store, log, conflict: o.conflict, concurrency: o.concurrency });
+      await sf.close();
+      await journal.remove(rec.id);
+      res.uploaded.push(rec.key);
+    } catch (e) {
+      await sf?.close();
+      if (e instanceof ConflictError) await aside(rec, e.message);
+      else {
+        log.error({ key: rec.key, err: e }, 'journal: could not upload a pending version; it stays in the journal');
+        res.failed.push({ key: rec.key, error: (e as Error).message });
       }
-      done++;
-      o.progress?.(done, todo.length, rec.key);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(o.parallel ?? 8, todo.length) }, worker));
+    o.progress?.(++done, todo.length, rec.key);
+  });
   if (res.uploaded.length > 0) log.info({ count: res.uploaded.length }, 'journal: uploaded versions left by a previous run');
   return res;
 }

@@ -209,15 +209,16 @@ export class StagedFile {
   }
 
   /**
-   * Before changing a journaled version: move to a copy under a new id, so the journaled bytes
-   * stay as recorded until this new version replaces them. The old id goes to `supersedes`.
+   * Before changing a journaled version: move to a new id, so the journaled bytes stay as
+   * recorded until this new version replaces them. The old id goes to `supersedes`. `empty`: the
+   * new version starts empty (O_TRUNC, truncate to 0), so nothing is copied; the caller then
+   * truncates to 0, which resets the ranges.
    */
-  async detachFromJournal(): Promise<void> {
+  async detachFromJournal(empty = false): Promise<void> {
     if (!this.journaled) return;
     const newId = this.journal.newId();
-    await this.fh?.datasync().catch(() => undefined);
-    await copyFile(this.path, this.journal.dataPath(newId));
-    const fh = await open(this.journal.dataPath(newId), 'r+');
+    if (!empty) await copyFile(this.path, this.journal.dataPath(newId));
+    const fh = await open(this.journal.dataPath(newId), empty ? 'w+' : 'r+', 0o600);
     await this.fh?.close().catch(() => undefined);
     this.supersedes.push(this.id);
     this.id = newId;
@@ -237,10 +238,6 @@ export class StagedFile {
   rebase(key: string, etag: string): void {
     this.baseKey = key;
     if (this.base) this.base = { ...this.base, etag };
-  }
-
-  async datasync(): Promise<void> {
-    await this.fh?.datasync();
   }
 
   /** Close the data file, keeping it (it is journaled and must survive). */

@@ -25,7 +25,7 @@ export interface BaseVersion {
  * One staged file that still has to reach the bucket (or is being written).
  * state:
  *   'open'    being written; its bytes are not a complete version (after a crash it is NOT
- *             uploaded: it is moved to <cache>/recovered/ and logged).
+ *             uploaded: it is moved to <cache>/write/recovered/<store>/ and logged).
  *   'closed'  a complete version (close() returned or fsync was called); must be uploaded.
  */
 export interface PendingRecord {

@@ -18,6 +18,7 @@
  * Entries that vanish between readdir and stat are dropped (the page may then be short).
  * Stateless: everything per call; the store's `fileInfo`/`markerInfo` provide object info.
  */
+import { mapLimit } from '../../util/limiter.js';
 import type { BigIntStats, Dirent } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -256,14 +257,4 @@ async function readDirectory(
     if (kind !== undefined) out.push({ name, kind });
   }
   return { entries: out, empty: dirents.length === 0 };
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
