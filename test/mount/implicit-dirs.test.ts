@@ -133,10 +133,7 @@ function suite(name: string, backend: Backend, suiteOpts: { skip?: string | bool
         const h = m;
         m = undefined;
         try {
-          if (h) await h.stop().catch(async (e: unknown) => {
-            await h.dispose();
-            throw e;
-          });
+          if (h) await h.stop(); // stop() cleans up (SIGKILL, lazy unmount) before it reports a bad exit
         } finally {
           await backend.teardown();
           if (work) await rm(work, { recursive: true, force: true });

@@ -180,10 +180,7 @@ function workloads(name: string, tag: string, backend: Backend, suiteOpts: { ski
         const h = m;
         m = undefined;
         try {
-          if (h) await h.stop().catch(async (e: unknown) => {
-            await h.dispose();
-            throw e;
-          });
+          if (h) await h.stop(); // stop() cleans up (SIGKILL, lazy unmount) before it reports a bad exit
         } finally {
           await backend.teardown();
         }
