@@ -112,6 +112,7 @@ async function openJournal(store: ObjectStore, cfg: MountConfig, storeId: string
     throw new UserError(`could not read the write journal ${dir}: ${firstLine(e)}`);
   });
   for (const a of res.setAside) process.stderr.write(`objfs: ${a.key} was not uploaded (${a.reason}); the data is kept in ${a.dir}\n`);
+  for (const p of res.problems) process.stderr.write(`objfs: journal: ${p}\n`); // e.g. a file never closed before a crash: where its data went
   if (res.failed.length > 0) {
     await journal.close();
     const f = res.failed[0]!;
