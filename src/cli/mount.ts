@@ -178,6 +178,7 @@ async function serveMounted(
     defaults: { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode },
     headOnReaddir: cfg.readdirHead ?? !remote.startsWith('s3:'),
     xattrs: cfg.xattr,
+    directWrites: !cfg.writebackCache,
     ...(blockCache ? { blockCache } : {}),
     readBudget: new MemoryBudget(Math.floor(cfg.prefetchMemory * 1024 * 1024)),
   });

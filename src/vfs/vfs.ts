@@ -70,6 +70,12 @@ export interface VfsOptions {
   readBudget?: MemoryBudget;
   /** false: every xattr call is ENOSYS, so the kernel stops sending them (default true). */
   xattrs?: boolean;
+  /**
+   * Write-only handles of a file this open creates or truncates bypass the kernel page cache
+   * (FOPEN_DIRECT_IO): the written bytes are copied once, into objfs, instead of into the page
+   * cache first (default true; off with the kernel writeback cache, which needs the page cache).
+   */
+  directWrites?: boolean;
 }
 
 const O_ACCMODE = 3;
@@ -679,10 +685,11 @@ export class Vfs {
       n.attr.size = 0;
       n.touchMtime(nowTimespec());
     }
-    return this.addHandle(n, flags);
+    return this.addHandle(n, flags, trunc);
   }
 
-  private addHandle(n: Inode, flags: number): OpenResult {
+  /** `fresh`: this open created the file or truncated it to zero. */
+  private addHandle(n: Inode, flags: number, fresh: boolean): OpenResult {
     const fh = this.nextFh++;
     const h: Handle = { ino: n.ino, flags, etag: n.etag, size: n.attr.size };
     if (!n.local && n.etag && this.opts.blockCache) h.unpin = this.opts.blockCache.pin(n.path, n.etag);
@@ -690,7 +697,10 @@ export class Vfs {
     n.openCount++;
     const keepCache = n.cachedEtag !== undefined && n.cachedEtag === n.etag;
     if (!n.local) n.cachedEtag = n.etag;
-    return { fh, directIo: false, keepCache };
+    // A new file written through a write-only handle: nothing can be read through it and the
+    // page cache has nothing of it yet, so its writes skip the page cache (see directWrites).
+    const directIo = fresh && (flags & O_ACCMODE) === fsc.O_WRONLY && this.opts.directWrites !== false;
+    return { fh, directIo, keepCache };
   }
 
   async create(ctx: RequestContext, parentIno: number, name: string, mode: number, flags: number): Promise<{ entry: Entry; open: OpenResult }> {
@@ -713,7 +723,7 @@ export class Vfs {
     this.negative.delete(path);
     this.createdName(path);
     n.nlookup++;
-    return { entry: this.entry(n), open: this.addHandle(n, flags) };
+    return { entry: this.entry(n), open: this.addHandle(n, flags, true) };
   }
 
   private handle(fh: number): Handle {

@@ -152,6 +152,35 @@ function filesCases(c: SuiteCtx): void {
     assert.equal((await c.d.stat(`${dir}/f`)).size, 5);
   });
 
+  // In a mount, a write-only handle of a file it creates or truncates bypasses the page cache
+  // (FOPEN_DIRECT_IO): what it writes must still be what every other handle reads.
+  c.it('write-only handle of a new file: a reader opened meanwhile, pwrite back, fstat and a reopen all see its bytes', async () => {
+    const dir = await c.dir();
+    const MiB = 1024 * 1024;
+    const body = seededBytes(77, 3 * MiB + 5);
+    const w = await c.d.open(`${dir}/f`, 'w');
+    try {
+      for (let o = 0; o < body.length; o += MiB) assert.equal(await w.pwrite(body.subarray(o, o + MiB), o), Math.min(MiB, body.length - o));
+      assert.equal((await w.fstat()).size, body.length);
+      const r = await c.d.open(`${dir}/f`, 'r');
+      try {
+        assert.deepEqual(await r.pread(body.length + 10, 0), body, 'a reader opened while the writer is open');
+        assert.equal(await w.pwrite(ascii('HEAD'), 0), 4); // a header patched at the end, as muxers do
+        body.write('HEAD', 0);
+        assert.deepEqual(await r.pread(8, 0), body.subarray(0, 8), 'the same reader after the writer went back');
+      } finally {
+        await r.close();
+      }
+    } finally {
+      await w.close();
+    }
+    assert.deepEqual(await c.d.readFile(`${dir}/f`), body);
+    await c.d.writeFile(`${dir}/f`, 'short'); // O_TRUNC of an existing file, write-only
+    await c.d.appendFile(`${dir}/f`, '+tail');
+    assert.deepEqual(await c.d.readFile(`${dir}/f`), ascii('short+tail'));
+    assert.equal((await c.d.stat(`${dir}/f`)).size, 10);
+  });
+
   c.it('pwrite at offsets overwrites in place; size grows only past EOF', async () => {
     const dir = await c.dir();
     await c.d.writeFile(`${dir}/f`, '0123456789');
