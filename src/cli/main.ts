@@ -57,7 +57,7 @@ export function buildProgram(argv: string[]): { program: Command; result: Promis
   const mount = program
     .command('mount')
     .description('mount <remote> on <mountpoint> (foreground unless --daemon)')
-    .argument('<remote>', 'file:///abs/dir (a local directory acting as a bucket); s3://bucket/prefix is coming')
+    .argument('<remote>', 's3://bucket[/prefix] (an S3-compatible bucket; see --endpoint) or file:///abs/dir (a local directory acting as a bucket)')
     .argument('<mountpoint>', 'an existing empty directory');
   for (const spec of MOUNT_OPTIONS) {
     mount.addOption(toOption(spec));
