@@ -477,8 +477,9 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   ARG(4, fh_of(fi));
   ARG(5, off);
   ARG(6, fi->flags);
-  /* Copy out of libfuse's buffer: JS gets an external Buffer over this copy. */
-  j->data = malloc(size ? size : 1);
+  /* Copy out of libfuse's buffer: JS gets an external Buffer over this copy. Page-aligned, so
+   * the write path can hand it to an O_DIRECT write as is. */
+  if (posix_memalign(&j->data, 4096, size ? size : 1) != 0) j->data = NULL;
   if (!j->data) {
     req_abort(req, j, ENOMEM);
     return;
