@@ -46,7 +46,8 @@
  *   late unlink cannot remove a newer file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { readRange } from '../util/read-range.js';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.js';
 import {
@@ -562,22 +563,5 @@ export class BlockCache {
       { dir: this.dir, block: b.id, code, err: e, suppressed, writeFailures: this.writeFailures },
       full ? 'block cache: disk full; block not cached (reads go to the store)' : 'block cache: cannot write a block; not cached (reads go to the store)',
     );
-  }
-}
-
-/** Read `length` bytes at `offset` of a file (fewer only at its end). */
-async function readRange(path: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done === length ? buf : buf.subarray(0, done);
-  } finally {
-    await fh.close();
   }
 }

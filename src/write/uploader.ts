@@ -36,8 +36,8 @@
  * runUpload call and each StreamingUpload owns its MultipartSession (multipart-session.ts); the
  * store may be shared. Single JS thread: no locks; concurrency is bounded by counting.
  */
-import { open } from 'node:fs/promises';
 import { StoreError } from '../errors/store-error.js';
+import { readRange } from '../util/read-range.js';
 import type { ObjectStore, PutBody, WriteConditions } from '../store/object-store.js';
 import { MultipartSession } from './multipart-session.js';
 import { partSizeFor, splitRange, type PartRange, type StoreLimits } from './part-sizes.js';
@@ -296,19 +296,9 @@ const MEMORY_BODY_MAX = 1024 * 1024;
 /** The body of a whole-object PUT of bytes [0, size) of the data file. */
 async function putBody(path: string, size: number): Promise<PutBody> {
   if (size === 0 || size > MEMORY_BODY_MAX) return slice(path, 0, size);
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(size);
-    let done = 0;
-    while (done < size) {
-      const { bytesRead } = await fh.read(buf, done, size - done, done);
-      if (bytesRead === 0) throw new StoreError('InvalidArgument', `${path}: the data file ends at ${done}, before ${size} bytes`);
-      done += bytesRead;
-    }
-    return buf;
-  } finally {
-    await fh.close();
-  }
+  const buf = await readRange(path, 0, size);
+  if (buf.length < size) throw new StoreError('InvalidArgument', `${path}: the data file ends at ${buf.length}, before ${size} bytes`);
+  return buf;
 }
 
 function optional(contentType: string | undefined, signal: AbortSignal | undefined): { contentType?: string; signal?: AbortSignal } {
