@@ -566,6 +566,11 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 }
 
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  sess_t *s = fuse_req_userdata(req);
+  if (s->xattr_only_len && strncmp(name, s->xattr_only, s->xattr_only_len) != 0) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
   BEGIN(OP_GETXATTR, ino);
   NAMES(name, NULL);
   ARG(4, size);

@@ -850,6 +850,18 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     const char *cfd = getenv("OBJFS_FUSE_CLONE_FD"); /* benchmarking knob, not part of the contract */
     if (cfd && (cfd[0] == '0' || cfd[0] == '1')) s->clone_fd = cfd[0] == '1';
   }
+  {
+    napi_value v;
+    size_t l = 0;
+    if (opt_value(env, argv[0], "xattrOnly", &v)) {
+      if (napi_get_value_string_utf8(env, v, NULL, 0, &l) != napi_ok || l >= sizeof s->xattr_only) {
+        throw_error(env, "objfs: mount option 'xattrOnly' must be a string of at most %d bytes", (int)sizeof s->xattr_only - 1);
+        goto fail;
+      }
+      napi_get_value_string_utf8(env, v, s->xattr_only, sizeof s->xattr_only, &l);
+      s->xattr_only_len = l;
+    }
+  }
   debug = opt_bool(env, argv[0], "debug");
   if (get_f64(env, argv[2], &s->args, &s->args_ref, "args") || get_f64(env, argv[3], &s->out, &s->out_ref, "out"))
     goto fail;

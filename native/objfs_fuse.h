@@ -109,6 +109,10 @@ typedef struct sess {
   uint64_t spin_ns;
   int no_fast_path;
   int no_park;
+  /* getxattr of a name not starting with this (when non-empty) is answered ENODATA here, with no
+   * JS round trip: `ls -l` asks security.selinux of every file. Set by JS at mount (mechanism). */
+  char xattr_only[32];
+  size_t xattr_only_len;
   pthread_t js_thread;
   uv_async_t *async;
   uv_poll_t *poll;       /* fast path: JS thread reads the session fd (JS thread only) */

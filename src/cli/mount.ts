@@ -22,7 +22,7 @@ import { validateMountConfig, type MountConfig } from '../config/options.js';
 import { checkFuseDevice, checkMountpoint } from './mountpoint.js';
 import { openStore } from '../store/open-store.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { Vfs } from '../vfs/vfs.js';
+import { USER_XATTR_PREFIX, Vfs } from '../vfs/vfs.js';
 import { FuseAdapter } from '../fuse/adapter.js';
 import { loadNative } from '../fuse/native.js';
 import { BlockCache } from '../cache/block-cache.js';
@@ -217,7 +217,7 @@ async function serveMounted(
         mountpoint: mp, fsname: `objfs:${store.description}`.slice(0, 200), subtype: 'objfs',
         allowOther: cfg.allowOther, defaultPermissions: cfg.defaultPermissions, readOnly: cfg.readOnly,
         writebackCache: cfg.writebackCache, maxWrite: 1 << 20, maxRead: 1 << 20, maxThreads: cfg.maxThreads,
-        debug: cfg.debugFuse, autoUnmount: true,
+        debug: cfg.debugFuse, autoUnmount: true, xattrOnly: cfg.xattr ? USER_XATTR_PREFIX : undefined,
       },
       adapter.dispatch, adapter.args, adapter.out,
     );

@@ -162,8 +162,18 @@ export class FuseAdapter {
     }
   }
 
+  /**
+   * How many entries a READDIR(PLUS) page of `size` bytes can hold at most: a dirent is 24 bytes
+   * plus the name padded to 8 (so at least 32), a direntplus 128 more. Asking the Vfs for more
+   * than fit only builds entries the addon drops (the kernel asks for 32 KiB+ pages: with a
+   * 24-byte estimate readdirplus built ~7x the entries it sent).
+   */
+  private static direntsIn(size: number, plus: boolean): number {
+    return Math.ceil(size / (plus ? 160 : 32)) + 1;
+  }
+
   private replyDir(id: number, size: number, offset: number, entries: DirEntry[], plus: boolean): void {
-    const max = Math.min(entries.length, Math.ceil(size / 24) + 1);
+    const max = Math.min(entries.length, FuseAdapter.direntsIn(size, plus));
     if (this.records.length < max * REC_LEN) this.records = new Float64Array(max * REC_LEN * 2);
     const names: string[] = new Array(max);
     const recs = this.records;
@@ -275,8 +285,7 @@ export class FuseAdapter {
       case Op.READDIR:
       case Op.READDIRPLUS: {
         const plus = op === Op.READDIRPLUS;
-        // a page of `size` bytes holds at most size/24 entries (the smallest dirent)
-        return this.run(id, op, ctx, () => vfs.readdir(a4, a6, plus, Math.ceil(a5 / 24) + 1), (i, entries) => this.replyDir(i, a5, a6, entries, plus));
+        return this.run(id, op, ctx, () => vfs.readdir(a4, a6, plus, FuseAdapter.direntsIn(a5, plus)), (i, entries) => this.replyDir(i, a5, a6, entries, plus));
       }
       case Op.RELEASEDIR:
         return this.run(id, op, ctx, () => vfs.releasedir(a4), this.ok);

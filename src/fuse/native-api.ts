@@ -101,6 +101,12 @@ export interface MountOptions {
   debug: boolean;
   /** -o auto_unmount: fusermount3 unmounts if this process dies (no stale mount after kill -9). */
   autoUnmount: boolean;
+  /**
+   * When set, getxattr of a name that does not start with this prefix is answered ENODATA by the
+   * addon itself (no JS round trip). The Vfs keeps only user.* attributes, and `ls -l` asks every
+   * file for security.selinux: 10,000 files cost ~0.3 s of round trips otherwise.
+   */
+  xattrOnly?: string;
 }
 
 export type Dispatch = (op: OpCode, id: number, name: string | undefined, name2: string | undefined, data: Buffer | undefined) => void;

@@ -43,6 +43,12 @@ export class DirListings {
     return l !== undefined && l.until > Date.now();
   }
 
+  /** The names of the directory's fresh listing (plus names created here since), if there is one. */
+  names(dir: string): ReadonlySet<string> | undefined {
+    const l = this.listings.get(dir);
+    return l !== undefined && l.until > Date.now() ? l.names : undefined;
+  }
+
   /** A listing of `dir` starts; call the returned function with its names once it completed. */
   begin(dir: string): (names: Iterable<string> | undefined) => void {
     const f = this.inFlight.get(dir) ?? { count: 0, created: new Set<string>() };

@@ -88,6 +88,8 @@ const XATTR_REPLACE = 2;
 const HEAD_CONCURRENCY = 32;
 /** S3's limit on user metadata (keys + values, UTF-8); applied to every store so semantics match. */
 export const METADATA_LIMIT = 2048;
+/** The only extended-attribute namespace kept (as object metadata); others are ENODATA/EOPNOTSUPP. */
+export const USER_XATTR_PREFIX = 'user.';
 /** Room kept for the `objfs-version` tag every upload adds (src/write/publish.ts). */
 const VERSION_TAG_ROOM = 64;
 
@@ -806,19 +808,7 @@ export class Vfs {
 
   async opendir(ctx: RequestContext, ino: number): Promise<number> {
     const d = this.dir(ino);
-    const done = this.listings.begin(d.path);
-    const listing = await this.ns.list(d.path, ctx.signal).catch((e: unknown) => {
-      done(undefined);
-      throw e;
-    });
-    done([...listing.dirs, ...listing.files.keys()]);
-    const children: Inode[] = [];
-    for (const name of listing.dirs) children.push(this.applyListed(joinPath(d.path, name), 'dir', listing.markers.get(name)));
-    for (const [name, info] of listing.files) children.push(this.applyListed(joinPath(d.path, name), 'file', info));
-    if (d.local && d.ino !== ROOT_INO && children.length > 0) {
-      d.local = false; // a kept directory has keys below it again: the store shows it
-      d.fetchedAt = Date.now();
-    }
+    const children = this.cachedChildren(d) ?? (await this.listChildren(d, ctx.signal));
     const seen = new Set(children);
     for (const c of this.table.childrenOf(d.path)) if (!seen.has(c) && !c.removed && this.pinned(c)) children.push(c);
     if (this.opts.headOnReaddir) {
@@ -846,6 +836,45 @@ export class Vfs {
     const fh = this.nextFh++;
     this.dirHandles.set(fh, { ino, entries });
     return fh;
+  }
+
+  /** List the directory in the store (every page) and refresh its children from the listing. */
+  private async listChildren(d: Inode, signal?: AbortSignal): Promise<Inode[]> {
+    const done = this.listings.begin(d.path);
+    const listing = await this.ns.list(d.path, signal).catch((e: unknown) => {
+      done(undefined);
+      throw e;
+    });
+    done([...listing.dirs, ...listing.files.keys()]);
+    const children: Inode[] = [];
+    for (const name of listing.dirs) children.push(this.applyListed(joinPath(d.path, name), 'dir', listing.markers.get(name)));
+    for (const [name, info] of listing.files) children.push(this.applyListed(joinPath(d.path, name), 'file', info));
+    if (d.local && d.ino !== ROOT_INO && children.length > 0) {
+      d.local = false; // a kept directory has keys below it again: the store shows it
+      d.fetchedAt = Date.now();
+    }
+    return children;
+  }
+
+  /**
+   * The children from the directory's listing of less than a metadata TTL ago, without asking the
+   * store again (`ls -l` right after `ls`, or a tool that opens a directory twice). Only when
+   * every listed name still resolves to an inode in the table whose attributes may be trusted
+   * (fresh or local): a name whose inode the kernel forgot, that was removed or renamed away
+   * here, or whose attributes are older than the TTL sends the request to the store as before.
+   * Names this mount created are in the listing (DirListings.created). Off with --readdir-head.
+   */
+  private cachedChildren(d: Inode): Inode[] | undefined {
+    if (this.opts.headOnReaddir) return undefined;
+    const names = this.listings.names(d.path);
+    if (!names) return undefined;
+    const children: Inode[] = [];
+    for (const name of names) {
+      const c = this.table.getByPath(joinPath(d.path, name));
+      if (!c || c.removed || !this.trusted(c)) return undefined;
+      children.push(c);
+    }
+    return children;
   }
 
   /**
@@ -886,7 +915,7 @@ export class Vfs {
   async setxattr(ctx: RequestContext, ino: number, name: string, value: Buffer, flags: number): Promise<void> {
     this.xattrsOn();
     this.writable();
-    if (!name.startsWith('user.')) throw fsError('EOPNOTSUPP', 'only user.* extended attributes are supported');
+    if (!name.startsWith(USER_XATTR_PREFIX)) throw fsError('EOPNOTSUPP', 'only user.* extended attributes are supported');
     const n = this.inode(ino);
     this.writable(n.path);
     await this.ensureMeta(n, ctx.signal);
@@ -910,7 +939,7 @@ export class Vfs {
   getxattr(ctx: RequestContext, ino: number, name: string): MaybePromise<Buffer> {
     this.xattrsOn();
     const n = this.inode(ino);
-    if (!name.startsWith('user.')) throw NO_XATTR;
+    if (!name.startsWith(USER_XATTR_PREFIX)) throw NO_XATTR;
     const get = (): Buffer => {
       const v = n.xattrs.get(name);
       if (!v) throw NO_XATTR;
@@ -932,7 +961,7 @@ export class Vfs {
     this.writable();
     const n = this.inode(ino);
     this.writable(n.path);
-    if (!name.startsWith('user.')) throw fsError('ENODATA');
+    if (!name.startsWith(USER_XATTR_PREFIX)) throw fsError('ENODATA');
     await this.ensureMeta(n, ctx.signal);
     if (!n.xattrs.delete(name)) throw fsError('ENODATA');
     await this.persistMeta(n, ctx.signal);

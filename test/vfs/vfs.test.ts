@@ -280,3 +280,52 @@ describe('vfs: attributes from listings (S3 default)', () => {
     }
   });
 });
+
+describe('vfs: a directory listed less than a TTL ago', () => {
+  async function withCounted(ttl: number, fn: (d: VfsDriver, s: MemoryStore, lists: () => number) => Promise<void>) {
+    const store = new MemoryStore();
+    const faulty = new FaultyStore(store);
+    // listings trusted for attributes: the S3 default (--no-readdir-head)
+    const d = await VfsDriver.create({ store: faulty, metadataTtlMs: ttl, headOnReaddir: false });
+    try {
+      await fn(d, store, () => faulty.stats().calls.list);
+    } finally {
+      await d.cleanup();
+    }
+  }
+
+  it('is served again from the inodes without a LIST, and listed again after the TTL', async () => {
+    await withCounted(300, async (d, s, lists) => {
+      for (let i = 0; i < 5; i++) await s.put(`dir/f${i}`, Buffer.from(`file ${i}`));
+      await s.put('dir/sub/x', Buffer.from('x'));
+      const all = ['f0', 'f1', 'f2', 'f3', 'f4', 'sub'];
+      assert.deepEqual((await d.readdir('/dir')).sort(), all);
+      const before = lists();
+      assert.deepEqual((await d.readdir('/dir')).sort(), all);
+      assert.equal(lists() - before, 0, 'second listing within the TTL asked the store');
+      await s.put('dir/theirs', Buffer.from('new'));
+      await sleep(350);
+      assert.deepEqual((await d.readdir('/dir')).sort(), [...all, 'theirs'].sort());
+      assert.ok(lists() - before >= 1, 'after the TTL the store was listed again');
+    });
+  });
+
+  it('shows this mount’s own changes made in between: create, unlink, rename within and across, mkdir, rmdir', async () => {
+    await withCounted(60_000, async (d, s) => {
+      for (const k of ['dir/a', 'dir/b', 'dir/c', 'other/o']) await s.put(k, Buffer.from(k));
+      await s.put('dir/gone/', Buffer.alloc(0));
+      assert.deepEqual((await d.readdir('/dir')).sort(), ['a', 'b', 'c', 'gone']);
+      assert.deepEqual(await d.readdir('/other'), ['o']);
+      await d.writeFile('/dir/new', 'mine');
+      await d.unlink('/dir/a');
+      await d.rename('/dir/b', '/dir/b2');
+      await d.rename('/other/o', '/dir/o');
+      await d.rename('/dir/c', '/other/c');
+      await d.mkdir('/dir/made');
+      await d.rmdir('/dir/gone');
+      assert.deepEqual((await d.readdir('/dir')).sort(), ['b2', 'made', 'new', 'o']);
+      assert.deepEqual(await d.readdir('/other'), ['c']);
+      assert.equal((await d.readFile('/dir/o')).toString(), 'other/o');
+    });
+  });
+});
