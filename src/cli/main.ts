@@ -61,7 +61,8 @@ export function buildProgram(argv: string[]): { program: Command; result: Promis
     .argument('<mountpoint>', 'an existing empty directory');
   for (const spec of MOUNT_OPTIONS) {
     mount.addOption(toOption(spec));
-    if (spec.kind === 'boolean' && spec.default !== false && !isNoFlag(spec)) mount.addOption(new Option(`--no-${spec.flag}`).hideHelp());
+    // every positive boolean can be turned off explicitly (over the environment, or a default that changed)
+    if (spec.kind === 'boolean' && !isNoFlag(spec)) mount.addOption(new Option(`--no-${spec.flag}`).hideHelp());
   }
   mount.action(async (remote: string, mp: string, opts: Record<string, unknown>) => {
     resolveResult(await mountCommand(remote, mp, fixNoFlags(opts), argv.slice(2)));

@@ -12,7 +12,7 @@ export function renderConfigurationDoc(): string {
     '<!-- generated from src/config/options.ts by src/config/render-docs.ts; do not edit by hand -->',
     '',
     '`objfs mount <remote> <mountpoint> [options]`. Every option is also read from the environment',
-    'variable shown (the flag wins). Booleans that default to on are turned off with `--no-<flag>`.',
+    'variable shown (the flag wins). Every boolean flag is turned off with `--no-<flag>` (over the environment).',
     '',
     '| flag | env | default | meaning |',
     '|---|---|---|---|',

@@ -44,7 +44,7 @@ export async function makeMountDriver(opts: MountDriverOptions = {}): Promise<Mo
   await mkdir(cacheHome);
   const remote = `file://${bucketDir}`;
   const start = (): Promise<MountHandle> =>
-    startMount({ remote, mountpoint, args: opts.args ?? [], env: { XDG_CACHE_HOME: cacheHome, ...opts.env } });
+    startMount({ remote, mountpoint, args: ['--xattr', ...(opts.args ?? [])], env: { XDG_CACHE_HOME: cacheHome, ...opts.env } });
 
   let handle: MountHandle | undefined;
   try {

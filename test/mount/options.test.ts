@@ -62,19 +62,40 @@ describe('mount options', () => {
     }
   });
 
-  it('--no-xattr: extended attributes are refused with EOPNOTSUPP, everything else works', async (t) => {
+  for (const args of [[], ['--no-xattr']]) {
+    it(`${args.length ? args.join(' ') : 'by default'}: extended attributes are refused with EOPNOTSUPP, everything else works`, async (t) => {
+      if (!requireFuse(t)) return;
+      const b = await tempBucket({ 'f.txt': 'x' });
+      const m = await startMount({ remote: `file://${b.bucket}`, args: [...args, '--cache-dir', join(b.dir, 'cache')] });
+      try {
+        const f = join(m.mountpoint, 'f.txt');
+        await failsWith(setxattr(f, 'user.a', Buffer.from('1')), 'EOPNOTSUPP');
+        await failsWith(getxattr(f, 'user.a'), 'EOPNOTSUPP');
+        await failsWith(getxattr(f, 'user.a'), 'EOPNOTSUPP'); // now answered by the kernel itself
+        const { stdout } = await run('ls', ['-l', m.mountpoint]);
+        assert.match(stdout, /f\.txt/);
+        const { readFile } = await import('node:fs/promises');
+        assert.equal((await readFile(f)).toString(), 'x');
+      } finally {
+        await m.stop();
+        await b.cleanup();
+      }
+    });
+  }
+
+  it('--xattr: user.* attributes are kept; other namespaces are absent (ENODATA) and refused on set', async (t) => {
     if (!requireFuse(t)) return;
     const b = await tempBucket({ 'f.txt': 'x' });
-    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--no-xattr', '--cache-dir', join(b.dir, 'cache')] });
+    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--xattr', '--cache-dir', join(b.dir, 'cache')] });
     try {
       const f = join(m.mountpoint, 'f.txt');
-      await failsWith(setxattr(f, 'user.a', Buffer.from('1')), 'EOPNOTSUPP');
-      await failsWith(getxattr(f, 'user.a'), 'EOPNOTSUPP');
-      await failsWith(getxattr(f, 'user.a'), 'EOPNOTSUPP'); // now answered by the kernel itself
-      const { stdout } = await run('ls', ['-l', m.mountpoint]);
-      assert.match(stdout, /f\.txt/);
-      const { readFile } = await import('node:fs/promises');
-      assert.equal((await readFile(f)).toString(), 'x');
+      await setxattr(f, 'user.a', Buffer.from('1'));
+      assert.deepEqual(await getxattr(f, 'user.a'), Buffer.from('1'));
+      await failsWith(getxattr(f, 'user.none'), 'ENODATA');
+      await failsWith(getxattr(f, 'security.selinux'), 'ENODATA');
+      await failsWith(getxattr(f, 'trusted.x'), 'ENODATA');
+      await failsWith(setxattr(f, 'trusted.x', Buffer.from('1')), 'EOPNOTSUPP');
+      assert.deepEqual(await getxattr(f, 'user.a'), Buffer.from('1'));
     } finally {
       await m.stop();
       await b.cleanup();

@@ -158,7 +158,7 @@ describe('acceptance: a 1,000-file tree through a real objfs mount', { skip: una
       for (const d of [src, bucket, mnt, join(work, 'cache')]) await mkdir(d);
       gen = await generateTree(src, { seed: 1234, files: 1000 });
       plan = planChanges(gen);
-      m = await startMount({ remote: `file://${bucket}`, mountpoint: mnt, env: env() });
+      m = await startMount({ remote: `file://${bucket}`, mountpoint: mnt, args: ['--xattr'], env: env() });
     },
     { timeout: STEP_TIMEOUT_MS },
   );
@@ -214,7 +214,7 @@ describe('acceptance: a 1,000-file tree through a real objfs mount', { skip: una
     const old = m;
     m = undefined;
     await old.waitForExit(); // exit code 0, mount gone (else: stale mount reported)
-    m = await startMount({ remote: `file://${bucket}`, mountpoint: mnt, env: env() });
+    m = await startMount({ remote: `file://${bucket}`, mountpoint: mnt, args: ['--xattr'], env: env() });
     await checkChanges(join(mnt, 'tree'), plan, src);
     await diffR(expected, join(mnt, 'tree'));
     assertNoDiffs(await compareTrees(expected, join(mnt, 'tree'), { dirMtimes: false, xattrPaths: [...gen.xattrFiles, plan.xattr[0]] }), 'after remount');
