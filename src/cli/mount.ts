@@ -23,6 +23,7 @@ import { checkFuseDevice, checkMountpoint } from './mountpoint.js';
 import { openStore } from '../store/open-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { USER_XATTR_PREFIX, Vfs } from '../vfs/vfs.js';
+import { raiseReadahead } from './readahead.js';
 import { FuseAdapter } from '../fuse/adapter.js';
 import { loadNative } from '../fuse/native.js';
 import { BlockCache } from '../cache/block-cache.js';
@@ -31,6 +32,9 @@ import type { NativeSession } from '../fuse/native-api.js';
 
 /** A failure to report as one line (no stack). */
 export class UserError extends Error {}
+
+/** FUSE max_read (and the kernel read-ahead objfs asks for): 1 MiB, the most the kernel takes. */
+const MAX_READ = 1 << 20;
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
 
@@ -191,6 +195,7 @@ async function serveMounted(
   const adapter = new FuseAdapter(vfs, log, {
     onInit() {
       log.info({ remote: store.description, mountpoint: mp, readOnly: cfg.readOnly }, 'mounted');
+      void raiseReadahead(mp, MAX_READ / 1024, log);
       if (process.send) process.send({ ready: true });
     },
     onDestroy(status) {
@@ -216,7 +221,7 @@ async function serveMounted(
       {
         mountpoint: mp, fsname: `objfs:${store.description}`.slice(0, 200), subtype: 'objfs',
         allowOther: cfg.allowOther, defaultPermissions: cfg.defaultPermissions, readOnly: cfg.readOnly,
-        writebackCache: cfg.writebackCache, maxWrite: 1 << 20, maxRead: 1 << 20, maxThreads: cfg.maxThreads,
+        writebackCache: cfg.writebackCache, maxWrite: 1 << 20, maxRead: MAX_READ, maxThreads: cfg.maxThreads,
         debug: cfg.debugFuse, autoUnmount: true, xattrOnly: cfg.xattr ? USER_XATTR_PREFIX : undefined,
       },
       adapter.dispatch, adapter.args, adapter.out,

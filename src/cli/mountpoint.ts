@@ -10,9 +10,15 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** Mount points currently listed in /proc/self/mountinfo, with their fs type. */
-export function mountTable(): Map<string, string> {
-  const out = new Map<string, string>();
+export interface MountEntry {
+  fstype: string;
+  /** "major:minor" of the mounted filesystem (for FUSE, also the name of its bdi in /sys/class/bdi). */
+  device: string;
+}
+
+/** Mount points currently listed in /proc/self/mountinfo (the last mount on a path wins). */
+export function mountEntries(): Map<string, MountEntry> {
+  const out = new Map<string, MountEntry>();
   let text = '';
   try {
     text = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -24,9 +30,14 @@ export function mountTable(): Map<string, string> {
     const sep = parts.indexOf('-');
     if (sep < 0 || parts.length < 5) continue;
     const mp = (parts[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    out.set(mp, parts[sep + 1] ?? '');
+    out.set(mp, { fstype: parts[sep + 1] ?? '', device: parts[2] ?? '' });
   }
   return out;
+}
+
+/** Mount points currently listed in /proc/self/mountinfo, with their fs type. */
+export function mountTable(): Map<string, string> {
+  return new Map([...mountEntries()].map(([mp, e]) => [mp, e.fstype]));
 }
 
 export class MountpointError extends Error {}

@@ -102,6 +102,28 @@ describe('mount options', () => {
     }
   });
 
+  it('as root, the mount\'s kernel read-ahead is raised to 1 MiB (the default 128 KiB caps READs at 128 KiB)', async (t) => {
+    if (!requireFuse(t)) return;
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root: only root may write /sys/class/bdi/*/read_ahead_kb (objfs then leaves the default)');
+      return;
+    }
+    const b = await tempBucket({ 'f.txt': 'x' });
+    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--cache-dir', join(b.dir, 'cache')] });
+    try {
+      const [entry] = mountsAt(await readMountinfo(), m.mountpoint, 'fuse.objfs');
+      assert.ok(entry, 'mount listed');
+      const { readFile } = await import('node:fs/promises');
+      const file = `/sys/class/bdi/${entry.device}/read_ahead_kb`;
+      let kb = 0;
+      for (let i = 0; i < 50 && kb !== 1024; i++, await new Promise((r) => setTimeout(r, 20))) kb = Number((await readFile(file, 'utf8')).trim());
+      assert.equal(kb, 1024);
+    } finally {
+      await m.stop();
+      await b.cleanup();
+    }
+  });
+
   it('--daemon returns once the mount is ready; objfs unmount ends it and the server exits', async (t) => {
     if (!requireFuse(t)) return;
     const b = await tempBucket({ 'hello.txt': 'hi' });
