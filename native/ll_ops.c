@@ -2,6 +2,8 @@
  * libfuse3 low-level callbacks (run on libfuse worker threads). Each one copies its arguments
  * into a job, takes a request slot (its id), registers the interrupt callback with the id (never a
  * pointer) and queues the job for the JS thread; it returns at once and never waits on JS.
+ * One exception answers in place: getxattr of a name outside the namespace JS gave at mount
+ * (sess_t.xattr_only) gets ENODATA here, with no job and no slot.
  * See objfs_fuse.h for the lock rules.
  */
 #include "objfs_fuse.h"
