@@ -966,13 +966,44 @@ static napi_value js_libfuseVersion(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* alignedBuffer(size): a Buffer over page-aligned memory (freed when the Buffer is collected),
+ * for O_DIRECT writes from JS: the kernel needs the user buffer aligned. Meant for a few
+ * long-lived buffers (the block cache's write buffers), not for one allocation per request. */
+static void free_aligned(napi_env env, void *data, void *hint) {
+  int64_t ignored;
+  napi_adjust_external_memory(env, -(int64_t)(uintptr_t)hint, &ignored);
+  free(data);
+}
+
+static napi_value js_alignedBuffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  double d;
+  void *mem = NULL;
+  int64_t ignored;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_double(env, argv[0], &d) != napi_ok || !(d >= 0) || d > (double)(1u << 30) || d != (double)(size_t)d) {
+    napi_throw_range_error(env, NULL, "objfs: alignedBuffer(size) expects a size in bytes, at most 1 GiB");
+    return NULL;
+  }
+  if (posix_memalign(&mem, 4096, d > 0 ? (size_t)d : 1) != 0) return throw_error(env, "objfs: out of memory");
+  if (napi_create_external_buffer(env, (size_t)d, mem, free_aligned, (void *)(uintptr_t)(size_t)d, &out) != napi_ok) {
+    free(mem);
+    return throw_error(env, "objfs: cannot create a Buffer");
+  }
+  napi_adjust_external_memory(env, (int64_t)d, &ignored); /* V8 does not see memory it did not allocate */
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   fuse_set_log_func(log_func);
   if (napi_create_function(env, "mount", NAPI_AUTO_LENGTH, js_mount, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "mount", fn) != napi_ok ||
       napi_create_function(env, "libfuseVersion", NAPI_AUTO_LENGTH, js_libfuseVersion, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "libfuseVersion", fn) != napi_ok)
+      napi_set_named_property(env, exports, "libfuseVersion", fn) != napi_ok ||
+      napi_create_function(env, "alignedBuffer", NAPI_AUTO_LENGTH, js_alignedBuffer, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "alignedBuffer", fn) != napi_ok)
     return NULL;
   return exports;
 }

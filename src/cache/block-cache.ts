@@ -46,7 +46,9 @@
  *   late unlink cannot remove a newer file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { writeAll } from '../util/write-all.js';
 import { readRange } from '../util/read-range.js';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -70,6 +72,10 @@ import { DirLock } from './dir-lock.js';
 
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 const WARN_INTERVAL_MS = 60_000;
+/** O_DIRECT needs lengths (and memory) aligned to the logical block size; 4 KiB covers every disk. */
+const DIRECT_ALIGN = 4096;
+/** Aligned buffers for O_DIRECT block writes (of blockSize each): writes in parallel at most. */
+const WRITE_BUFFERS = 8;
 /** How many times a put waits for pending deletions to free space before giving up. */
 const MAX_SPACE_WAITS = 4;
 
@@ -82,6 +88,12 @@ export interface BlockCacheOptions {
   log?: Logger;
   /** Clock for the once-a-minute warnings (tests). */
   now?: () => number;
+  /**
+   * Page-aligned memory (the native addon's alignedBuffer). With it, blocks of whole 4 KiB pages
+   * are copied into one of WRITE_BUFFERS aligned buffers and written with O_DIRECT; without it
+   * every block is written through the page cache.
+   */
+  alignedAlloc?: (size: number) => Buffer;
 }
 
 export interface BlockCacheStats {
@@ -94,6 +106,8 @@ export interface BlockCacheStats {
   misses: number;
   evictions: number;
   writeFailures: number;
+  /** Blocks written with O_DIRECT (see BlockCacheOptions.alignedAlloc). */
+  directWrites: number;
   /** Puts refused because no space could be made (pinned blocks, writes in progress, too large). */
   noSpace: number;
   /** Misses on blocks evicted recently (the working set does not fit). */
@@ -107,6 +121,7 @@ const validIndex = (i: number): boolean => Number.isSafeInteger(i) && i >= 0;
 export class BlockCache {
   readonly dir: string;
   readonly blockSize: number;
+  private readonly alignedAlloc: ((size: number) => Buffer) | undefined;
   readonly maxBytes: number;
   private readonly log: Logger;
   private readonly lock: DirLock;
@@ -129,14 +144,21 @@ export class BlockCache {
   private misses = 0;
   private evictions = 0;
   private writeFailures = 0;
+  /** O_DIRECT block writes: done, and off for this cache (the file system refused O_DIRECT). */
+  private directWrites = 0;
+  private directOff = false;
+  /** Aligned write buffers not in use, and how many exist (at most WRITE_BUFFERS). */
+  private readonly freeWriteBufs: Buffer[] = [];
+  private writeBufs = 0;
   private refetches = 0;
   private noSpace = 0;
   private stuckBytes = 0;
 
-  private constructor(opts: Required<Omit<BlockCacheOptions, 'log' | 'now'>> & { log: Logger; now: () => number; lock: DirLock }) {
+  private constructor(opts: Required<Omit<BlockCacheOptions, 'log' | 'now' | 'alignedAlloc'>> & { log: Logger; now: () => number; lock: DirLock; alignedAlloc: BlockCacheOptions['alignedAlloc'] }) {
     this.dir = opts.dir;
     this.maxBytes = opts.maxBytes;
     this.blockSize = opts.blockSize;
+    this.alignedAlloc = opts.alignedAlloc;
     this.log = opts.log;
     this.lock = opts.lock;
     this.index = new BlockIndex(Math.max(16, Math.ceil(opts.maxBytes / opts.blockSize)));
@@ -158,7 +180,7 @@ export class BlockCache {
     const { lock, replacedStale } = await DirLock.acquire(opts.dir);
     try {
       if (replacedStale) log.info({ dir: opts.dir, pid: replacedStale.pid }, 'block cache: took over the lock of a process that is gone');
-      const cache = new BlockCache({ dir: opts.dir, maxBytes: Math.floor(opts.maxBytes), blockSize, log, now: opts.now ?? Date.now, lock });
+      const cache = new BlockCache({ dir: opts.dir, maxBytes: Math.floor(opts.maxBytes), blockSize, log, now: opts.now ?? Date.now, lock, alignedAlloc: opts.alignedAlloc });
       await cache.load();
       return cache;
     } catch (e) {
@@ -348,6 +370,7 @@ export class BlockCache {
       noSpace: this.noSpace,
       refetches: this.refetches,
       stuckBytes: this.stuckBytes,
+      directWrites: this.directWrites,
     };
   }
 
@@ -358,8 +381,10 @@ export class BlockCache {
 
   /** Finish writes and deletions in progress, then release the directory. Idempotent. */
   async close(): Promise<void> {
+    const first = !this.closed;
     this.closed = true;
     await this.settle();
+    if (first) this.log.info({ dir: this.dir, ...this.stats() }, 'block cache closed');
     await this.lock.release();
   }
 
@@ -424,7 +449,7 @@ export class BlockCache {
 
     const tmp = join(this.dir, TMP_DIR, `${this.tmpPrefix}-${++this.tmpSeq}`);
     try {
-      await writeFile(tmp, data, { flag: 'wx' });
+      await this.writeBlock(tmp, data);
       await this.renameIntoPlace(tmp, b);
     } catch (e) {
       const removed = await unlinkIfExists(tmp).then(
@@ -445,6 +470,64 @@ export class BlockCache {
     }
     this.index.markReady(b);
     return true;
+  }
+
+  /**
+   * Create `tmp` holding `data`. With `alignedAlloc`, a block whose length is a whole number of
+   * 4 KiB pages is copied into an aligned write buffer and written with O_DIRECT: the disk takes
+   * the bytes from that buffer instead of a copy into page-cache pages (perf: that copy was ~20%
+   * of all CPU of a cold 1 GiB read through a mount; the copy into the buffer costs a fraction).
+   * At most WRITE_BUFFERS such writes run at once; while all buffers are busy a block is written
+   * buffered, never queued: a queue would keep the blocks' response bodies in memory whenever
+   * the disk is slower than the network (peak RSS 730 MB in a 1 GiB read when it waited).
+   * A file system that refuses O_DIRECT (EINVAL) turns it off for this cache.
+   */
+  private async writeBlock(tmp: string, data: Buffer): Promise<void> {
+    const alloc = this.alignedAlloc;
+    const buf = alloc === undefined || this.directOff || data.length % DIRECT_ALIGN !== 0 || data.length > this.blockSize ? undefined : this.takeWriteBuf(alloc);
+    if (buf === undefined) {
+      await writeFile(tmp, data, { flag: 'wx' });
+      return;
+    }
+    try {
+      data.copy(buf);
+      let fh: FileHandle;
+      try {
+        fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o644);
+      } catch (e) {
+        if (errCode(e) !== 'EINVAL') throw e;
+        this.directOff = true;
+        await writeFile(tmp, data, { flag: 'wx' });
+        return;
+      }
+      try {
+        await writeAll(fh, buf.subarray(0, data.length), 0);
+      } catch (e) {
+        if (errCode(e) !== 'EINVAL') throw e;
+        this.directOff = true; // accepted at open, refused at write: buffered from now on
+        await fh.truncate(0);
+        await writeAll(fh, data, 0);
+        return;
+      } finally {
+        await fh.close();
+      }
+      this.directWrites++;
+    } finally {
+      this.giveWriteBuf(buf);
+    }
+  }
+
+  /** A free aligned write buffer, a new one while fewer than WRITE_BUFFERS exist, else undefined. */
+  private takeWriteBuf(alloc: (size: number) => Buffer): Buffer | undefined {
+    const free = this.freeWriteBufs.pop();
+    if (free) return free;
+    if (this.writeBufs >= WRITE_BUFFERS) return undefined;
+    this.writeBufs++;
+    return alloc(this.blockSize);
+  }
+
+  private giveWriteBuf(buf: Buffer): void {
+    this.freeWriteBufs.push(buf);
   }
 
   private async renameIntoPlace(tmp: string, b: Block): Promise<void> {

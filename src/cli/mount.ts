@@ -168,7 +168,7 @@ async function serveMounted(
   if (cfg.cacheSize > 0 && !remote.startsWith('file:')) {
     const dir = join(cfg.cacheDir, 'blocks', storeId);
     try {
-      blockCache = await BlockCache.open({ dir, maxBytes: Math.floor(cfg.cacheSize * 1024 * 1024), log });
+      blockCache = await BlockCache.open({ dir, maxBytes: Math.floor(cfg.cacheSize * 1024 * 1024), log, alignedAlloc: (n) => loadNative().alignedBuffer(n) });
     } catch (e) {
       await journal.close();
       await store.close().catch(() => undefined);

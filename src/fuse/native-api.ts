@@ -158,4 +158,9 @@ export interface NativeAddon {
   mount(opts: MountOptions, dispatch: Dispatch, args: Float64Array, out: Float64Array): NativeSession;
   /** libfuse version string, e.g. "3.14.0". */
   libfuseVersion(): string;
+  /**
+   * A Buffer of `size` bytes (uninitialised) over 4096-aligned memory, freed when collected: what
+   * O_DIRECT writes need (the block cache's few write buffers; not one per request).
+   */
+  alignedBuffer(size: number): Buffer;
 }

@@ -34,6 +34,7 @@
 import { constants } from 'node:fs';
 import { copyFile, open, unlink, type FileHandle } from 'node:fs/promises';
 import { Mutex } from '../util/mutex.js';
+import { writeAll } from '../util/write-all.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { RangeSet } from './range-set.js';
 import type { BaseVersion, PendingRecord, Span } from './types.js';
@@ -292,13 +293,5 @@ export class StagedFile {
   async discard(): Promise<void> {
     await this.close();
     await unlink(this.path).catch(() => undefined);
-  }
-}
-
-async function writeAll(fh: FileHandle, data: Buffer, offset: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
-    done += bytesWritten;
   }
 }

@@ -6,8 +6,11 @@
  */
 import type { Hash } from 'node:crypto';
 import { mkdir, open, rmdir, type FileHandle } from 'node:fs/promises';
+import { writeAll } from '../../util/write-all.js';
 import { StoreError } from '../../errors/store-error.js';
 import { abortedError, checkAborted } from '../memory/s3-rules.js';
+
+export { writeAll };
 
 /** Chunk size of streaming copies. */
 export const COPY_CHUNK = 1024 * 1024;
@@ -75,14 +78,6 @@ export async function copyRange(
   }
 }
 
-/** Write all of buf at position (FileHandle.write may write less than asked). */
-export async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
-    off += bytesWritten;
-  }
-}
 
 /** fsync a directory so a rename/link/unlink in it is durable. Errors are ignored (best effort). */
 export async function fsyncDir(dir: string): Promise<void> {
