@@ -73,10 +73,17 @@ export class Namespace {
 
   /** Every entry directly inside directory `path` (all pages). */
   async list(path: string, signal?: AbortSignal): Promise<DirListing> {
+    return (await this.listUpTo(path, Infinity, signal))!;
+  }
+
+  /** Like list(), but undefined (and no more requests) once the directory needs more than `maxPages` pages. */
+  async listUpTo(path: string, maxPages: number, signal?: AbortSignal): Promise<DirListing | undefined> {
     const prefix = path === '' ? '' : path + '/';
     const out: DirListing = { files: new Map(), dirs: new Set(), markers: new Map() };
     let token: string | undefined;
+    let pages = 0;
     do {
+      if (++pages > maxPages) return undefined;
       const page = await this.store.list({ prefix, delimiter: '/', continuationToken: token, signal });
       for (const p of page.prefixes) {
         const name = p.slice(prefix.length, -1);

@@ -86,6 +86,10 @@ const RENAME_NOREPLACE = 1;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const HEAD_CONCURRENCY = 32;
+/** The how-many-th lookup in a directory that must ask the store lists the directory instead. */
+const LIST_AFTER_LOOKUPS = 3;
+/** Directories larger than this many listing pages (1,000 names each) are not listed for lookups. */
+const LOOKUP_LIST_MAX_PAGES = 10;
 /** S3's limit on user metadata (keys + values, UTF-8); applied to every store so semantics match. */
 export const METADATA_LIMIT = 2048;
 /** The only extended-attribute namespace kept (as object metadata); others are ENODATA/EOPNOTSUPP. */
@@ -144,6 +148,10 @@ export class Vfs {
   private readonly budget: MemoryBudget;
   private readonly writes: WritePath;
   private readonly listings: DirListings;
+  /** Lookups per directory that asked the store, within the TTL (listedForLookups). */
+  private readonly lookupsIn = new Map<string, { count: number; until: number }>();
+  /** Listings started for lookups, by directory: later lookups there wait for them. */
+  private readonly lookupListings = new Map<string, Promise<void>>();
   private readonly writableRoot: string | undefined;
   /** Times of directories that have no marker object (stable for the mount). */
   private readonly mountTime = nowTimespec();
@@ -345,9 +353,18 @@ export class Vfs {
     const neg = this.negative.get(path);
     if (!n && neg !== undefined && neg > Date.now()) return undefined;
     const dir = parentPath(path);
-    if (!n && this.listings.has(dir, path.slice(dir === '' ? 0 : dir.length + 1)) === false) {
+    const name = path.slice(dir === '' ? 0 : dir.length + 1);
+    if (!n && this.listings.has(dir, name) === false) {
       this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
       return undefined; // the directory's fresh listing does not have it
+    }
+    if (await this.listedForLookups(dir)) {
+      const m = this.table.getByPath(path);
+      if (m && this.trusted(m)) return m;
+      if (!m && this.listings.has(dir, name) === false) {
+        this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
+        return undefined;
+      }
     }
     const st = await this.ns.stat(path, signal);
     const now = this.table.getByPath(path);
@@ -359,6 +376,53 @@ export class Vfs {
       return undefined;
     }
     return this.apply(path, st);
+  }
+
+  /**
+   * Names looked up one by one in one directory (`cat dir/*`, a compiler opening sources, `cp` of
+   * listed names) cost a HEAD and a 1-key LIST each. From the LIST_AFTER_LOOKUPS-th such lookup in
+   * a directory within the TTL, the directory is listed once instead (if it fits in
+   * LOOKUP_LIST_MAX_PAGES pages) and its children are refreshed from the listing, as opendir
+   * does: the lookups waiting for it, and those after it, are answered from the inode table (1
+   * request per 1,000 names instead of 2 per name). True when such a listing ran or was in
+   * flight; the caller then looks in the table again. Off with --readdir-head (attributes must
+   * then come from each object's metadata anyway).
+   */
+  private async listedForLookups(dir: string): Promise<boolean> {
+    if (this.opts.headOnReaddir) return false;
+    const inflight = this.lookupListings.get(dir);
+    if (inflight) {
+      await inflight;
+      return true;
+    }
+    if (this.listings.fresh(dir)) return false;
+    const now = Date.now();
+    let c = this.lookupsIn.get(dir);
+    if (!c || c.until <= now) {
+      if (this.lookupsIn.size >= 1024) for (const [k, v] of this.lookupsIn) if (v.until <= now) this.lookupsIn.delete(k);
+      c = { count: 0, until: now + this.opts.metadataTtlMs };
+      this.lookupsIn.set(dir, c);
+    }
+    if (++c.count < LIST_AFTER_LOOKUPS) return false;
+    const d = this.table.getByPath(dir);
+    if (!d || d.kind !== 'dir') return false;
+    const counter = c;
+    const p = this.listChildren(d, undefined, LOOKUP_LIST_MAX_PAGES).then(
+      (children) => {
+        if (!children) counter.count = -Infinity; // too large to list for lookups: not again this TTL
+      },
+      (e: unknown) => {
+        counter.count = -Infinity;
+        this.log.debug({ dir, err: e }, 'listing a directory for its lookups failed');
+      },
+    );
+    this.lookupListings.set(dir, p);
+    try {
+      await p;
+    } finally {
+      this.lookupListings.delete(dir);
+    }
+    return true;
   }
 
   /** List `dir` in the background so later misses in it are answered from the listing. */
@@ -838,13 +902,22 @@ export class Vfs {
     return fh;
   }
 
-  /** List the directory in the store (every page) and refresh its children from the listing. */
-  private async listChildren(d: Inode, signal?: AbortSignal): Promise<Inode[]> {
+  /**
+   * List the directory in the store (every page, or undefined past `maxPages`) and refresh its
+   * children from the listing.
+   */
+  private async listChildren(d: Inode, signal?: AbortSignal): Promise<Inode[]>;
+  private async listChildren(d: Inode, signal: AbortSignal | undefined, maxPages: number): Promise<Inode[] | undefined>;
+  private async listChildren(d: Inode, signal?: AbortSignal, maxPages = Infinity): Promise<Inode[] | undefined> {
     const done = this.listings.begin(d.path);
-    const listing = await this.ns.list(d.path, signal).catch((e: unknown) => {
+    const listing = await this.ns.listUpTo(d.path, maxPages, signal).catch((e: unknown) => {
       done(undefined);
       throw e;
     });
+    if (!listing) {
+      done(undefined);
+      return undefined;
+    }
     done([...listing.dirs, ...listing.files.keys()]);
     const children: Inode[] = [];
     for (const name of listing.dirs) children.push(this.applyListed(joinPath(d.path, name), 'dir', listing.markers.get(name)));

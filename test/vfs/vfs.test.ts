@@ -329,3 +329,40 @@ describe('vfs: a directory listed less than a TTL ago', () => {
     });
   });
 });
+
+describe('vfs: names looked up one by one in a directory', () => {
+  it('from the third lookup that asks the store, the directory is listed once and the rest are answered from the listing', async () => {
+    const store = new MemoryStore();
+    const faulty = new FaultyStore(store);
+    const d = await VfsDriver.create({ store: faulty, metadataTtlMs: 60_000, headOnReaddir: false });
+    try {
+      for (let i = 0; i < 50; i++) await store.put(`dir/f${i}`, Buffer.alloc(i, 1));
+      await store.put('dir/sub/x', Buffer.from('x'));
+      const before = faulty.stats().calls;
+      for (let i = 0; i < 50; i++) assert.equal((await d.stat(`/dir/f${i}`)).size, i);
+      assert.equal((await d.stat('/dir/sub')).mode & 0o170000, 0o040000);
+      await assert.rejects(d.stat('/dir/nothing'), { code: 'ENOENT' });
+      const after = faulty.stats().calls;
+      const heads = after.head - before.head;
+      const lists = after.list - before.list;
+      assert.ok(heads + lists <= 8, `${heads} HEADs and ${lists} LISTs for 52 lookups`);
+      assert.equal((await d.readFile('/dir/f7')).length, 7);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('an object another client adds after that listing shows once the TTL has passed', async () => {
+    const store = new MemoryStore();
+    const d = await VfsDriver.create({ store, metadataTtlMs: 200, headOnReaddir: false });
+    try {
+      for (let i = 0; i < 5; i++) await store.put(`dir/f${i}`, Buffer.from('x'));
+      for (let i = 0; i < 5; i++) await d.stat(`/dir/f${i}`);
+      await store.put('dir/late', Buffer.from('late'));
+      await sleep(250);
+      assert.equal((await d.readFile('/dir/late')).toString(), 'late');
+    } finally {
+      await d.cleanup();
+    }
+  });
+});
