@@ -66,6 +66,10 @@ async function prepare(remote: string, mp: string, cfg: MountConfig): Promise<{ 
         ...(cfg.profile ? { profile: cfg.profile } : {}),
         ...(cfg.virtualHost ? { forcePathStyle: false } : {}),
         noSignRequest: cfg.noSignRequest,
+        // Small uploads in a worker thread, beside the FUSE traffic, where uploads come in bursts
+        // (idle, exit, fsync, unmount). With --sync close each close() waits for its one upload:
+        // the trip to the worker and back would only add to it.
+        offloadPuts: cfg.sync !== 'close',
       },
     });
   } catch (e) {

@@ -21,16 +21,20 @@ if (gate.skip !== undefined) {
   after(async () => {
     await minio?.stop();
   });
-  storeContract('s3 (MinIO)', async () => {
-    const m = minio!;
-    const bucket = await createBucket(m);
-    const store = new S3Store({
-      bucket,
-      prefix: 'objfs root/',
-      endpoint: m.endpoint,
-      region: m.region,
-      credentials: minioCredentials(m),
+  for (const offloadPuts of [false, true]) {
+    // offloadPuts: small PUTs run in a worker thread (put-offload.ts) and must keep the contract
+    storeContract(offloadPuts ? 's3 (MinIO, small PUTs in a worker thread)' : 's3 (MinIO)', async () => {
+      const m = minio!;
+      const bucket = await createBucket(m);
+      const store = new S3Store({
+        bucket,
+        prefix: 'objfs root/',
+        endpoint: m.endpoint,
+        region: m.region,
+        credentials: minioCredentials(m),
+        offloadPuts,
+      });
+      return { store, cleanup: () => deleteBucket(m, bucket) };
     });
-    return { store, cleanup: () => deleteBucket(m, bucket) };
-  });
+  }
 }

@@ -85,6 +85,12 @@ export interface S3StoreOptions {
   multipartCopyPartSize?: number;
   /** Called before each retry. */
   onRetry?: (event: S3RetryEvent) => void;
+  /**
+   * Run whole-object PUTs of in-memory bodies up to 1 MiB in a worker thread with its own client
+   * (put-offload.ts), so many small uploads do not compete with the caller's thread (default false;
+   * the mount turns it on).
+   */
+  offloadPuts?: boolean;
   /** Environment to resolve defaults from (default process.env; tests pass their own). */
   env?: NodeJS.ProcessEnv;
 }

@@ -67,6 +67,7 @@ import { S3Context, infoFrom } from './s3-context.js';
 import { copyObject } from './s3-copy.js';
 import { toStoreError } from './s3-errors.js';
 import * as mp from './s3-multipart.js';
+import { OFFLOAD_MAX_BYTES, PutOffload } from './put-offload.js';
 
 const DELETE_BATCH = 1000;
 
@@ -75,6 +76,7 @@ export class S3Store implements ObjectStore {
   readonly limits = S3_LIMITS;
   readonly #ctx: S3Context;
   readonly #built: BuiltClient;
+  readonly #offload: PutOffload | undefined;
   #closed = false;
 
   constructor(options: S3StoreOptions) {
@@ -82,6 +84,10 @@ export class S3Store implements ObjectStore {
     this.description = describe(cfg);
     this.#built = buildClient(cfg);
     this.#ctx = new S3Context(cfg, this.#built.client);
+    if (options.offloadPuts) {
+      const { onRetry, ...forWorker } = options;
+      this.#offload = new PutOffload({ ...forWorker, offloadPuts: false }, onRetry);
+    }
   }
 
   /** The bucket this store works in. */
@@ -226,6 +232,11 @@ export class S3Store implements ObjectStore {
   async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<{ etag: string }> {
     const ctx = this.ctx();
     checkAborted(opts.signal, key);
+    if (this.#offload && Buffer.isBuffer(body) && body.length > 0 && body.length <= OFFLOAD_MAX_BYTES) return this.#offload.put(key, body, opts);
+    return this.putHere(ctx, key, body, opts);
+  }
+
+  private async putHere(ctx: S3Context, key: string, body: PutBody, opts: PutOptions): Promise<{ etag: string }> {
     const full = ctx.fullKey(key);
     const metadata = copyMetadata(opts.metadata, key);
     await checkBody(body, key);
@@ -363,6 +374,7 @@ export class S3Store implements ObjectStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#built.destroy();
+    await this.#offload?.close();
   }
 }
 
