@@ -160,6 +160,12 @@ async function serveMounted(
     return 0;
   }
   const log = createLogger(cfg.logLevel, cfg.logFile);
+  // One 1-key listing before serving: the S3 client loads and compiles its listing code on the
+  // first LIST (~0.15 s here, which the user's first ls would pay), and a bucket that may not be
+  // listed (every lookup lists) is reported now instead of at the first lookup.
+  await store.list({ maxKeys: 1 }).catch((e: unknown) =>
+    log.warn({ remote, err: firstLine(e) }, 'listing the bucket failed: lookups and directory listings will fail'),
+  );
   let journal: Journal;
   try {
     journal = await openJournal(store, cfg, storeId, log);
