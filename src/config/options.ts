@@ -47,7 +47,7 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   opt({ key: 'fileMode', flag: 'file-mode', arg: '<octal>', kind: 'octal', default: 0o644, defaultText: '0644', help: 'permissions of files that carry no mode metadata' }),
   opt({ key: 'dirMode', flag: 'dir-mode', arg: '<octal>', kind: 'octal', default: 0o755, defaultText: '0755', help: 'permissions of directories that carry no mode metadata' }),
   opt({ key: 'cacheSize', flag: 'cache-size', arg: '<MiB>', kind: 'number', default: 1024, help: 'size limit of the disk block cache under --cache-dir, in MiB (0 disables it)' }),
-  opt({ key: 'prefetchMemory', flag: 'prefetch-memory', arg: '<MiB>', kind: 'number', default: 128, help: 'memory for read-ahead shared by all open files, in MiB' }),
+  opt({ key: 'prefetchMemory', flag: 'prefetch-memory', arg: '<MiB>', kind: 'number', default: 64, help: 'memory for read-ahead shared by all open files, in MiB (a stream reads ahead at most half of it: raise it for links with a large bandwidth x latency)' }),
   opt({ key: 'readdirHead', flag: 'readdir-head', kind: 'boolean', default: undefined, defaultText: 'on for file://, off for s3://', help: 'read each object\'s metadata when listing a directory (exact modes and symlinks in ls -l; off: attributes come from the listing itself, one request per 1,000 entries)' }),
   opt({ key: 'xattr', flag: 'xattr', kind: 'boolean', default: false, help: 'user.* extended attributes, kept as object metadata (off: the kernel stops asking, so ls -l costs no round trip per file and a write() none for security.capability; xattr calls then fail with EOPNOTSUPP)' }),
   // ---- writing
