@@ -17,8 +17,8 @@
  * after that copies the data file to a new id first (copy-on-write of a closed version); the old
  * record is kept in `supersedes` and removed only once the new version is journaled or uploaded.
  *
- * Large aligned writes skip the page cache: a write of at least DIRECT_MIN bytes at a 4 KiB
- * aligned offset and length goes through a second descriptor opened with O_DIRECT (the FUSE
+ * Large aligned writes skip the page cache: a write that directWorthIt (util/write-all.ts: at
+ * least 512 KiB, 4 KiB-aligned offset and length) goes through a second descriptor opened with O_DIRECT (the FUSE
  * layer hands write data in 4 KiB-aligned memory). Copying 1 GiB into page-cache pages cost this
  * 2-core machine ~1.3 s of CPU per GiB written and filled memory the kernel then had to reclaim;
  * with O_DIRECT the disk reads the bytes from our buffer (1 GiB through a mount: 126-164 ->
@@ -34,7 +34,7 @@
 import { constants } from 'node:fs';
 import { copyFile, open, unlink, type FileHandle } from 'node:fs/promises';
 import { Mutex } from '../util/mutex.js';
-import { writeAll } from '../util/write-all.js';
+import { directWorthIt, writeAll } from '../util/write-all.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { RangeSet } from './range-set.js';
 import type { BaseVersion, PendingRecord, Span } from './types.js';
@@ -43,9 +43,6 @@ import type { StreamingUpload } from './uploader.js';
 
 const FILL_ALIGN = 1024 * 1024;
 const FILL_CHUNK = 8 * 1024 * 1024;
-/** Writes at least this large, at DIRECT_ALIGN-aligned offsets and lengths, use O_DIRECT. */
-const DIRECT_MIN = 512 * 1024;
-const DIRECT_ALIGN = 4096;
 
 export class StagedFile {
   readonly mutex = new Mutex();
@@ -202,7 +199,7 @@ export class StagedFile {
 
   /** Write through the O_DIRECT descriptor when the write qualifies; false: write it buffered. */
   private async writeDirect(data: Buffer, offset: number): Promise<boolean> {
-    if (this.directOff || data.length < DIRECT_MIN || offset % DIRECT_ALIGN !== 0 || data.length % DIRECT_ALIGN !== 0) return false;
+    if (this.directOff || !directWorthIt(data.length, offset)) return false;
     try {
       this.direct ??= await open(this.path, constants.O_WRONLY | constants.O_DIRECT);
       await writeAll(this.direct, data, offset);

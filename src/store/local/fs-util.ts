@@ -10,8 +10,6 @@ import { writeAll } from '../../util/write-all.js';
 import { StoreError } from '../../errors/store-error.js';
 import { abortedError, checkAborted } from '../memory/s3-rules.js';
 
-export { writeAll };
-
 /** Chunk size of streaming copies. */
 export const COPY_CHUNK = 1024 * 1024;
 
@@ -77,7 +75,6 @@ export async function copyRange(
     done += bytesRead;
   }
 }
-
 
 /** fsync a directory so a rename/link/unlink in it is durable. Errors are ignored (best effort). */
 export async function fsyncDir(dir: string): Promise<void> {

@@ -59,7 +59,8 @@ import {
   quoteEtag,
   resolveRange,
 } from '../memory/s3-rules.js';
-import { copyRange, errnoCode, fsyncDir, mapFsError, mkdirsForKey, tryRmdir, writeAll } from './fs-util.js';
+import { copyRange, errnoCode, fsyncDir, mapFsError, mkdirsForKey, tryRmdir } from './fs-util.js';
+import { writeAll } from '../../util/write-all.js';
 import { KeyedMutex } from './key-lock.js';
 import { listLocal } from './list.js';
 import { ObjectReader, notFound } from './reader.js';

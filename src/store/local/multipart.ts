@@ -40,7 +40,8 @@ import {
   validatePartList,
   validatePartNumber,
 } from '../memory/s3-rules.js';
-import { copyRange, errnoCode, mapFsError, writeAll } from './fs-util.js';
+import { copyRange, errnoCode, mapFsError } from './fs-util.js';
+import { writeAll } from '../../util/write-all.js';
 import { KeyedMutex } from './key-lock.js';
 import type { LocalStore, TempFile } from './local-store.js';
 import { parseLocalKey } from './paths.js';
