@@ -353,18 +353,12 @@ export class Vfs {
     const neg = this.negative.get(path);
     if (!n && neg !== undefined && neg > Date.now()) return undefined;
     const dir = parentPath(path);
-    const name = path.slice(dir === '' ? 0 : dir.length + 1);
-    if (!n && this.listings.has(dir, name) === false) {
+    // a listing made for this directory's lookups may answer this one (listedForLookups)
+    const m = (await this.listedForLookups(dir)) ? this.table.getByPath(path) : n;
+    if (m && this.trusted(m)) return m;
+    if (!m && this.listings.has(dir, path.slice(dir === '' ? 0 : dir.length + 1)) === false) {
       this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
       return undefined; // the directory's fresh listing does not have it
-    }
-    if (await this.listedForLookups(dir)) {
-      const m = this.table.getByPath(path);
-      if (m && this.trusted(m)) return m;
-      if (!m && this.listings.has(dir, name) === false) {
-        this.negative.set(path, Date.now() + this.opts.metadataTtlMs);
-        return undefined;
-      }
     }
     const st = await this.ns.stat(path, signal);
     const now = this.table.getByPath(path);
