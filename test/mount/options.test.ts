@@ -9,8 +9,8 @@ import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, it } from 'node:test';
-import { forceUnmount, requireFuse, startMount } from '../helpers/mount-harness.js';
+import { describe, it, type TestContext } from 'node:test';
+import { forceUnmount, requireFuse, startMount, type MountHandle } from '../helpers/mount-harness.js';
 import { mountsAt, readMountinfo } from '../helpers/mountinfo.js';
 import { objfsBin, repoRoot } from '../helpers/paths.js';
 import { getxattr, setxattr } from '../helpers/fsops.js';
@@ -28,6 +28,28 @@ async function tempBucket(files: Record<string, string>): Promise<{ dir: string;
   return { dir, bucket, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** A file:// mount of a temp bucket holding `files`, with `args`; stopped and removed whatever fn does. */
+async function withMount(files: Record<string, string>, args: string[], fn: (m: MountHandle, b: { dir: string; bucket: string }) => Promise<void>): Promise<void> {
+  const b = await tempBucket(files);
+  try {
+    const m = await startMount({ remote: `file://${b.bucket}`, args: [...args, '--cache-dir', join(b.dir, 'cache')] });
+    try {
+      await fn(m, b);
+    } finally {
+      await m.stop();
+    }
+  } finally {
+    await b.cleanup();
+  }
+}
+
+/** False (and the test skipped with `why`) unless this process is root. */
+function requireRoot(t: TestContext, why: string): boolean {
+  if (process.getuid?.() === 0) return true;
+  t.skip(why);
+  return false;
+}
+
 async function failsWith(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (e: { code?: string }) => e.code === code, `expected ${code}`);
 }
@@ -35,9 +57,7 @@ async function failsWith(p: Promise<unknown>, code: string): Promise<void> {
 describe('mount options', () => {
   it('--read-only: EROFS for every change, ro in the mount table, bucket untouched', async (t) => {
     if (!requireFuse(t)) return;
-    const b = await tempBucket({ 'f.txt': 'keep', 'd/g.txt': 'also' });
-    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--read-only', '--cache-dir', join(b.dir, 'cache')] });
-    try {
+    await withMount({ 'f.txt': 'keep', 'd/g.txt': 'also' }, ['--read-only'], async (m, b) => {
       const mp = m.mountpoint;
       const { readFile, writeFile: wf, mkdir: md, rename, unlink, chmod, symlink, utimes, rmdir, truncate } = await import('node:fs/promises');
       assert.equal((await readFile(join(mp, 'f.txt'))).toString(), 'keep');
@@ -56,18 +76,13 @@ describe('mount options', () => {
       assert.match(entry.options, /(^|,)ro(,|$)/, `mount options ${entry.options}`);
       assert.match(entry.source, /^objfs:file:\/\//, `fsname ${entry.source}`);
       assert.deepEqual((await readdir(b.bucket)).filter((n) => n !== '.objfs').sort(), ['d', 'f.txt']);
-    } finally {
-      await m.stop();
-      await b.cleanup();
-    }
+    });
   });
 
   for (const args of [[], ['--no-xattr']]) {
     it(`${args.length ? args.join(' ') : 'by default'}: extended attributes are refused with EOPNOTSUPP, everything else works`, async (t) => {
       if (!requireFuse(t)) return;
-      const b = await tempBucket({ 'f.txt': 'x' });
-      const m = await startMount({ remote: `file://${b.bucket}`, args: [...args, '--cache-dir', join(b.dir, 'cache')] });
-      try {
+      await withMount({ 'f.txt': 'x' }, args, async (m) => {
         const f = join(m.mountpoint, 'f.txt');
         await failsWith(setxattr(f, 'user.a', Buffer.from('1')), 'EOPNOTSUPP');
         await failsWith(getxattr(f, 'user.a'), 'EOPNOTSUPP');
@@ -76,18 +91,13 @@ describe('mount options', () => {
         assert.match(stdout, /f\.txt/);
         const { readFile } = await import('node:fs/promises');
         assert.equal((await readFile(f)).toString(), 'x');
-      } finally {
-        await m.stop();
-        await b.cleanup();
-      }
+      });
     });
   }
 
   it('--xattr: user.* attributes are kept; other namespaces are absent (ENODATA) and refused on set', async (t) => {
     if (!requireFuse(t)) return;
-    const b = await tempBucket({ 'f.txt': 'x' });
-    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--xattr', '--cache-dir', join(b.dir, 'cache')] });
-    try {
+    await withMount({ 'f.txt': 'x' }, ['--xattr'], async (m) => {
       const f = join(m.mountpoint, 'f.txt');
       await setxattr(f, 'user.a', Buffer.from('1'));
       assert.deepEqual(await getxattr(f, 'user.a'), Buffer.from('1'));
@@ -96,21 +106,13 @@ describe('mount options', () => {
       await failsWith(getxattr(f, 'trusted.x'), 'ENODATA');
       await failsWith(setxattr(f, 'trusted.x', Buffer.from('1')), 'EOPNOTSUPP');
       assert.deepEqual(await getxattr(f, 'user.a'), Buffer.from('1'));
-    } finally {
-      await m.stop();
-      await b.cleanup();
-    }
+    });
   });
 
   it('as root, the mount\'s kernel read-ahead is raised to 1 MiB (the default 128 KiB caps READs at 128 KiB)', async (t) => {
     if (!requireFuse(t)) return;
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root: only root may write /sys/class/bdi/*/read_ahead_kb (objfs then leaves the default)');
-      return;
-    }
-    const b = await tempBucket({ 'f.txt': 'x' });
-    const m = await startMount({ remote: `file://${b.bucket}`, args: ['--cache-dir', join(b.dir, 'cache')] });
-    try {
+    if (!requireRoot(t, 'needs root: only root may write /sys/class/bdi/*/read_ahead_kb (objfs then leaves the default)')) return;
+    await withMount({ 'f.txt': 'x' }, [], async (m) => {
       const [entry] = mountsAt(await readMountinfo(), m.mountpoint, 'fuse.objfs');
       assert.ok(entry, 'mount listed');
       const { readFile } = await import('node:fs/promises');
@@ -118,10 +120,7 @@ describe('mount options', () => {
       let kb = 0;
       for (let i = 0; i < 50 && kb !== 1024; i++, await new Promise((r) => setTimeout(r, 20))) kb = Number((await readFile(file, 'utf8')).trim());
       assert.equal(kb, 1024);
-    } finally {
-      await m.stop();
-      await b.cleanup();
-    }
+    });
   });
 
   it('--daemon returns once the mount is ready; objfs unmount ends it and the server exits', async (t) => {
@@ -145,10 +144,7 @@ describe('mount options', () => {
 
   it('an ordinary user mounts through fusermount3 and owns the files it creates', async (t) => {
     if (!requireFuse(t)) return;
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root to switch to the user nobody');
-      return;
-    }
+    if (!requireRoot(t, 'needs root to switch to the user nobody')) return;
     const b = await tempBucket({ 'x.txt': 'x' });
     const mp = join(b.dir, 'mnt');
     await mkdir(mp);
