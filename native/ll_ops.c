@@ -7,6 +7,7 @@
  * See objfs_fuse.h for the lock rules.
  */
 #include "objfs_fuse.h"
+#include "buf_pool.h"
 
 #include <errno.h>
 #include <spawn.h>
@@ -39,6 +40,7 @@ static void job_init(job_t *j, int op, uint64_t id) {
   j->name_len = j->name2_len = 0;
   j->data = NULL;
   j->data_len = 0;
+  j->data_pooled = 0;
 }
 
 static int in_inline(const job_t *j, const char *p) { return p >= j->inl && p < j->inl + JOB_INLINE; }
@@ -50,10 +52,16 @@ void job_release_names(job_t *j) {
 }
 
 /* Frees what the job still owns (names, data not handed to JS) and recycles it. */
+void job_drop_data(job_t *j) {
+  if (j->data_pooled) buf_pool_free(j->data, 1);
+  else free(j->data);
+  j->data = NULL;
+  j->data_pooled = 0;
+}
+
 void job_free(sess_t *s, job_t *j, int locked) {
   job_release_names(j);
-  free(j->data);
-  j->data = NULL;
+  job_drop_data(j);
   if (!locked) pthread_mutex_lock(&s->mu);
   if (s->n_free_jobs < JOB_FREE_MAX) {
     j->next = s->free_jobs;
@@ -480,8 +488,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   ARG(5, off);
   ARG(6, fi->flags);
   /* Copy out of libfuse's buffer: JS gets an external Buffer over this copy. Page-aligned, so
-   * the write path can hand it to an O_DIRECT write as is. */
-  if (posix_memalign(&j->data, 4096, size ? size : 1) != 0) j->data = NULL;
+   * the write path can hand it to an O_DIRECT write as is; large ones from buf_pool.c. */
+  j->data = buf_pool_alloc(size, &j->data_pooled);
   if (!j->data) {
     req_abort(req, j, ENOMEM);
     return;

@@ -31,6 +31,7 @@
  *   session switches to "closing": workers answer EIO themselves and the mount is lazily detached.
  */
 #include "objfs_fuse.h"
+#include "buf_pool.h"
 
 #include <errno.h>
 #include <math.h>
@@ -189,8 +190,7 @@ static int id_live(sess_t *s, uint64_t id) {
 
 static void free_data(napi_env env, void *data, void *hint) {
   (void)env;
-  (void)hint;
-  free(data);
+  buf_pool_free(data, hint != NULL); /* hint: the memory is a buf_pool block */
 }
 
 static void log_exception(napi_env env, sess_t *s, int op, napi_value exc) {
@@ -233,8 +233,11 @@ static void dispatch_job(sess_t *s, napi_env env, napi_value fn, napi_value unde
   if (j->name2) napi_create_string_utf8(env, j->name2, j->name2_len, &argv[3]);
   if (j->data) {
     /* External buffer over our own malloc'd copy (never over libfuse memory). */
-    if (napi_create_external_buffer(env, j->data_len, j->data, free_data, NULL, &argv[4]) == napi_ok)
+    if (napi_create_external_buffer(env, j->data_len, j->data, free_data, j->data_pooled ? (void *)1 : NULL,
+                                    &argv[4]) == napi_ok) {
       j->data = NULL;
+      j->data_pooled = 0;
+    }
     else
       napi_create_buffer_copy(env, j->data_len, j->data, NULL, &argv[4]);
   }
@@ -452,8 +455,7 @@ static void drain(sess_t *s, uv_loop_t *loop) {
           sl->state = SLOT_DISPATCHED;
           if (sl->interrupted) {
             job_release_names(j);
-            free(j->data);
-            j->data = NULL;
+            job_drop_data(j);
             j->op = OP_INTERRUPT;
             j->nargs = 0;
             j->next = intr;

@@ -69,6 +69,7 @@ typedef struct job {
   size_t name2_len;
   void *data;    /* malloc'd; ownership passes to the JS Buffer (external, freed by finalizer) */
   size_t data_len;
+  int data_pooled; /* data came from buf_pool_alloc (give it back with buf_pool_free) */
   char inl[JOB_INLINE];
 } job_t;
 
@@ -139,6 +140,7 @@ extern const struct fuse_lowlevel_ops objfs_ll_ops;
 job_t *job_get_locked(sess_t *s);
 void job_free(sess_t *s, job_t *j, int locked);
 void job_release_names(job_t *j);
+void job_drop_data(job_t *j); /* frees the data the job still owns (pooled or not) */
 void queue_push_locked(sess_t *s, job_t *j);
 void wake_locked(sess_t *s);
 void unpark_locked(sess_t *s);

@@ -67,6 +67,11 @@ export interface FileSlice {
   path: string;
   start: number;
   length: number;
+  /**
+   * The same bytes, already in memory (in order, `length` in total), so a store may send them
+   * without reading the file. The file stays the truth; a store may ignore this.
+   */
+  buffers?: readonly Buffer[] | undefined;
 }
 
 export type PutBody = Buffer | FileSlice;

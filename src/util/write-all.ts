@@ -1,7 +1,7 @@
 /**
  * File writes: writeAll (all of a buffer at a position; FileHandle.write may write less than
  * asked) and the one rule for when a write goes through an O_DIRECT descriptor (directWorthIt),
- * used by the staging files and the block cache. No state; callers own their handles.
+ * used by the block cache. No state; callers own their handles.
  *
  * O_DIRECT skips the copy into page-cache pages (on this 2-core machine the largest single CPU
  * cost of large writes and cold reads). It needs offset, length and memory aligned to the disk's

@@ -176,7 +176,7 @@ export class Vfs {
       store: opts.store, log: opts.log, journal: opts.journal, sync: opts.sync ?? { kind: 'close' },
       conflict: opts.conflict ?? 'keep-both', concurrency: opts.uploadConcurrency ?? 8,
       metadataFor: (n) => encodeMeta(n.metadata, this.posixMeta(n)),
-      dropCached: (key) => this.dropCached(key),
+      dropCached: (key) => this.dropCached(key), memory: this.budget,
     });
   }
 
@@ -827,6 +827,7 @@ export class Vfs {
     return h.reader;
   }
 
+  /** `buf` may be kept (not copied) until a streaming upload sent it: the caller must not change it afterwards. */
   async write(ctx: RequestContext, fh: number, buf: Buffer, offset: number): Promise<number> {
     const h = this.handle(fh);
     if ((h.flags & O_ACCMODE) === fsc.O_RDONLY) throw fsError('EBADF');

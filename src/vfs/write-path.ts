@@ -33,6 +33,7 @@ import { StagedFile } from '../write/staged-file.js';
 import type { ConflictPolicy, SyncPolicy } from '../write/types.js';
 import type { Inode } from './inode-table.js';
 import { Limiter, mapLimit } from '../util/limiter.js';
+import type { MemoryBudget } from '../read/memory-budget.js';
 
 export interface WritePathOptions {
   store: ObjectStore;
@@ -46,6 +47,8 @@ export interface WritePathOptions {
   metadataFor(n: Inode): Record<string, string>;
   /** The block cache's copy of a key is obsolete. */
   dropCached(key: string): void;
+  /** Shared budget for file data held in memory: a streaming upload keeps written bytes in it. */
+  memory?: MemoryBudget | undefined;
 }
 
 export interface FlushProgress {
@@ -139,7 +142,7 @@ export class WritePath {
       const sequential = off === sf.size;
       await this.fillSmallLocked(sf);
       const k = await sf.write(buf, off);
-      await this.streamLocked(n, sf, sequential);
+      await this.streamLocked(n, sf, sequential, buf, off);
       return k;
     });
     n.attr.size = n.data?.size ?? n.attr.size;
@@ -191,10 +194,11 @@ export class WritePath {
    * is fixed when the upload starts, so it is created without mtime/atime (the object's
    * Last-Modified, i.e. the close, stands for them); if mode, owner or xattrs change before the
    * end, a server-side copy corrects the metadata after completion. Anything but an append
-   * gives streaming up for this version (the file is then uploaded whole at close). Caller holds
-   * the mutex.
+   * gives streaming up for this version (the file is then uploaded whole at close). The written
+   * bytes are offered to the upload, which sends complete parts from memory when the budget lets
+   * it keep them (uploader.ts). Caller holds the mutex.
    */
-  private async streamLocked(n: Inode, sf: StagedFile, sequential: boolean): Promise<void> {
+  private async streamLocked(n: Inode, sf: StagedFile, sequential: boolean, data: Buffer, offset: number): Promise<void> {
     if (this.o.sync.kind !== 'close' || sf.base || sf.streamBroken) return;
     if (!sequential) return this.stopStreamLocked(sf);
     if (!sf.stream) {
@@ -202,13 +206,14 @@ export class WritePath {
       const metadata = streamingMetadata(this.o.metadataFor(n), sf.id);
       sf.streamMetadata = metadata;
       sf.stream = new StreamingUpload({
-        store: this.o.store, key: n.path, dataPath: sf.path, metadata, concurrency: this.o.concurrency,
+        store: this.o.store, key: n.path, dataPath: sf.path, metadata, concurrency: this.o.concurrency, memory: this.o.memory,
         onUploadId: async (id) => {
           sf.uploadId = id;
           if (id) await this.o.journal.write(sf.record(n.path, metadata, 'open', ++this.seq, id));
         },
       });
     }
+    sf.stream.offer(data, offset);
     sf.stream.written(sf.size);
     if (sf.stream.error) await this.stopStreamLocked(sf);
   }

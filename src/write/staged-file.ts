@@ -17,24 +17,19 @@
  * after that copies the data file to a new id first (copy-on-write of a closed version); the old
  * record is kept in `supersedes` and removed only once the new version is journaled or uploaded.
  *
- * Large aligned writes skip the page cache: a write that directWorthIt (util/write-all.ts: at
- * least 512 KiB, 4 KiB-aligned offset and length) goes through a second descriptor opened with O_DIRECT (the FUSE
- * layer hands write data in 4 KiB-aligned memory). Copying 1 GiB into page-cache pages cost this
- * 2-core machine ~1.3 s of CPU per GiB written and filled memory the kernel then had to reclaim;
- * with O_DIRECT the disk reads the bytes from our buffer (1 GiB through a mount: 126-164 ->
- * 160-245 MB/s, interleaved runs). Linux keeps the two descriptors coherent (a direct write
- * writes back and drops cached pages of its range), and every write is under the mutex, so a
- * buffered write never races a direct one. A file system that refuses O_DIRECT (tmpfs) or a
- * buffer that is not aligned gives EINVAL: the write is redone buffered and this file stops
- * trying.
+ * Writes go through the page cache. (Until 2026-11-22 large 4 KiB-aligned writes went through a
+ * second, O_DIRECT descriptor. Two findings ended that: a program's 1 MiB write() from malloc'd
+ * memory reaches us as 1 MiB - 16 and 16 bytes, so it almost never applied; and when it was made
+ * to apply, a 1 GiB write through a mount was slower (median 215 vs 291 MB/s, interleaved runs):
+ * each FUSE write then waits for the disk. The figures that had favoured it were taken while
+ * MinIO's tmpfs had filled memory with its trash, when page-cache writes meant reclaim.)
  *
  * Locking: `mutex` serialises everything that touches the data file or the range sets (reads of
  * missing bytes, writes, truncates, clones, uploads). Callers take it; methods assume it is held.
  */
-import { constants } from 'node:fs';
 import { copyFile, open, unlink, type FileHandle } from 'node:fs/promises';
 import { Mutex } from '../util/mutex.js';
-import { directWorthIt, writeAll } from '../util/write-all.js';
+import { writeAll } from '../util/write-all.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { RangeSet } from './range-set.js';
 import type { BaseVersion, PendingRecord, Span } from './types.js';
@@ -49,9 +44,6 @@ export class StagedFile {
   id: string;
   private fh: FileHandle | undefined;
   private opening: Promise<FileHandle> | undefined;
-  /** The data file opened with O_DIRECT (large aligned writes); `directOff`: not usable here. */
-  private direct: FileHandle | undefined;
-  private directOff = false;
   /** The object version this copy started from (absent: a new file). */
   base: BaseVersion | undefined;
   /** Key the base object lives at (follows renames, which copy it server-side). */
@@ -187,7 +179,7 @@ export class StagedFile {
   }
 
   async write(data: Buffer, offset: number): Promise<number> {
-    if (!(await this.writeDirect(data, offset))) await writeAll(await this.file(), data, offset);
+    await writeAll(await this.file(), data, offset);
     const end = offset + data.length;
     if (offset > this.size) this.markNew(this.size, offset); // the hole between is zeros
     this.present.add(offset, end);
@@ -195,27 +187,6 @@ export class StagedFile {
     this.size = Math.max(this.size, end);
     this.changed();
     return data.length;
-  }
-
-  /** Write through the O_DIRECT descriptor when the write qualifies; false: write it buffered. */
-  private async writeDirect(data: Buffer, offset: number): Promise<boolean> {
-    if (this.directOff || !directWorthIt(data.length, offset)) return false;
-    try {
-      this.direct ??= await open(this.path, constants.O_WRONLY | constants.O_DIRECT);
-      await writeAll(this.direct, data, offset);
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-      this.directOff = true; // tmpfs, or memory that is not aligned: buffered from now on
-      await this.closeDirect();
-      return false;
-    }
-  }
-
-  private async closeDirect(): Promise<void> {
-    const d = this.direct;
-    this.direct = undefined;
-    await d?.close().catch(() => undefined);
   }
 
   async truncate(size: number): Promise<void> {
@@ -257,7 +228,6 @@ export class StagedFile {
     if (!empty) await copyFile(this.path, this.journal.dataPath(newId));
     const fh = await open(this.journal.dataPath(newId), empty ? 'w+' : 'r+', 0o600);
     await this.fh?.close().catch(() => undefined);
-    await this.closeDirect(); // it is the old id's data file
     this.supersedes.push(this.id);
     this.id = newId;
     this.fh = fh;
@@ -280,7 +250,6 @@ export class StagedFile {
 
   /** Close the data file, keeping it (it is journaled and must survive). */
   async close(): Promise<void> {
-    await this.closeDirect();
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close().catch(() => undefined);

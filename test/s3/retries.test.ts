@@ -171,6 +171,29 @@ describe('S3Store retries through a fault proxy (MinIO)', minioSuiteOptions(), (
     assert.equal(proxy.stats.faults - f0, 4, 'every injected fault was hit');
   });
 
+  test('a FileSlice carrying its bytes in memory is sent from them, on every attempt', async () => {
+    const store = makeStore();
+    const min = store.limits.minPartSize;
+    const data = randomBytes(min + 12345);
+    const file = join(dir, 'zeros.bin');
+    // The file holds zeros: an object equal to `data` proves the bytes came from memory.
+    await writeFile(file, Buffer.alloc(data.length));
+    proxy.clear();
+    const f0 = proxy.stats.faults;
+    const { uploadId } = await store.createMultipart('slice/mem.bin');
+    const isPart = (k: number) => (r: ProxiedRequest): boolean => r.method === 'PUT' && r.url.includes(`partNumber=${k}`);
+    proxy.inject({ fault: 'status', status: 500, times: 1, match: isPart(1) });
+    proxy.inject({ fault: 'reset', times: 1, match: isPart(2) });
+    const pieces = (from: number, to: number): Buffer[] => [data.subarray(from, from + 1000), data.subarray(from + 1000, to)];
+    const p1 = await store.uploadPart('slice/mem.bin', uploadId, 1, { path: file, start: 0, length: min, buffers: pieces(0, min) });
+    const p2 = await store.uploadPart('slice/mem.bin', uploadId, 2, { path: file, start: min, length: data.length - min, buffers: pieces(min, data.length) });
+    await store.completeMultipart('slice/mem.bin', uploadId, [p1, p2]);
+    assert.equal(sha((await store.get('slice/mem.bin')).body), sha(data));
+    assert.equal(proxy.stats.faults - f0, 2, 'every injected fault was hit');
+    // In-memory bytes that do not add up to the slice's length are refused before anything is sent.
+    await rejectsCode(store.uploadPart('slice/mem.bin', uploadId, 3, { path: file, start: 0, length: 100, buffers: [data.subarray(0, 99)] }), 'InvalidArgument');
+  });
+
   test('a persistent 500 ends in Server after exactly maxAttempts requests', async () => {
     const store = makeStore({ maxAttempts: 4 });
     proxy.clear();

@@ -97,6 +97,8 @@ export class HookStore extends FaultyStore {
   beforeComplete: (() => Promise<void>) | undefined;
   inflight = 0;
   maxInflight = 0;
+  /** Parts whose FileSlice carried its bytes in memory; each was checked against the file. */
+  partsFromMemory = 0;
 
   override async completeMultipart(key: string, uploadId: string, parts: CompletedPart[], conditions?: WriteConditions & { signal?: AbortSignal }): Promise<{ etag: string }> {
     const hook = this.beforeComplete;
@@ -106,6 +108,18 @@ export class HookStore extends FaultyStore {
   }
 
   override async uploadPart(key: string, uploadId: string, partNumber: number, body: PutBody, signal?: AbortSignal): Promise<CompletedPart> {
+    if (!Buffer.isBuffer(body) && body.buffers) {
+      // The in-memory bytes must be exactly the slice's bytes of the file (the file is the truth).
+      const fh = await open(body.path, 'r');
+      try {
+        const want = Buffer.alloc(body.length);
+        await fh.read(want, 0, body.length, body.start);
+        assert.ok(Buffer.concat(body.buffers).equals(want), `part ${partNumber}: in-memory bytes differ from the file`);
+      } finally {
+        await fh.close();
+      }
+      this.partsFromMemory++;
+    }
     return this.counted(() => super.uploadPart(key, uploadId, partNumber, body, signal));
   }
 

@@ -1,13 +1,7 @@
 /**
- * StagedFile writes: large 4 KiB-aligned writes go through an O_DIRECT descriptor, everything
- * else through the buffered one (src/write/staged-file.ts). Whatever path each write takes, the
- * data file must read back exactly as a model says, with the two kinds of writes overlapping.
- *
- * In this process the direct path falls back: JS Buffers are never page-aligned, so ext4 answers
- * EINVAL, and tmpfs refuses O_DIRECT at open. Those fallbacks are what this file checks, on the
- * disk and on tmpfs. The direct path itself runs in the mount tests, where the FUSE addon hands
- * page-aligned write buffers (test/conformance: "write-only handle of a new file", the crash and
- * workload tests), and was checked there with strace (O_DIRECT open, no EINVAL).
+ * StagedFile writes, large and small, aligned and not, overlapping, past the end, after a
+ * truncate: the data file must read back exactly as a model says, on the disk and on tmpfs.
+ * (Large aligned writes once took an O_DIRECT path; this test was written for the mix of the two.)
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -38,7 +32,7 @@ const places = [
   { name: 'on tmpfs (/dev/shm refuses O_DIRECT)', parent: '/dev/shm' },
 ];
 
-describe('StagedFile: large aligned writes and small writes mixed', () => {
+describe('StagedFile: large and small writes mixed', () => {
   for (const p of places) {
     test(p.name, { skip: existsSync(p.parent) ? false : `${p.parent} does not exist here` }, async () => {
       const dir = mkdtempSync(join(p.parent, 'objfs-staged-'));

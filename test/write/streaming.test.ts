@@ -4,12 +4,16 @@
  * If-None-Match at finish; at most `concurrency` parts in flight; wait() as back-pressure; a
  * failing part aborts the upload and makes finish() reject; abort(); a final size below the
  * uploaded bytes; and a property test with tiny part limits and random write cadences.
+ * Parts from memory: offered writes go up as slices carrying their bytes (checked against the
+ * file by HookStore) when the budget grants them, from the file when it does not or when an
+ * offer is missing, and every reserved byte is released at the end, also after abort().
  */
 import assert from 'node:assert/strict';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { MemoryBudget } from '../../src/read/memory-budget.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { StreamingUpload } from '../../src/write/uploader.js';
 import { HookStore, MiB, assertNoUpload, randomBytesSeeded, rejectsCode, tempDir, uploadIdLog } from './helpers.js';
@@ -157,6 +161,46 @@ describe('StreamingUpload', () => {
     await assertNoUpload(store.inner, 'f', ids.last());
   });
 
+  it('parts from memory: offered bytes are sent from memory, the budget bounds them, all released', async () => {
+    const content = randomBytesSeeded(40 * MiB, 41);
+    const run = async (budgetBytes: number, skip?: (at: number) => boolean): Promise<{ store: HookStore; budget: MemoryBudget }> => {
+      const store = new HookStore(new MemoryStore());
+      const budget = new MemoryBudget(budgetBytes);
+      const path = join(dir, `${n++}.data`);
+      await writeFile(path, '');
+      const up = new StreamingUpload({ store, key: 'm', dataPath: path, metadata: {}, concurrency: 2, memory: budget });
+      for (let at = 0; at < content.length; at += MiB) {
+        const piece = content.subarray(at, at + MiB);
+        await appendFile(path, piece);
+        if (!skip?.(at)) up.offer(piece, at);
+        assert.ok(budget.used <= budgetBytes);
+        up.written(at + MiB);
+        await tick();
+      }
+      await up.finish(content.length, {});
+      assert.ok((await store.inner.get('m')).body.equals(content));
+      assert.equal(budget.used, 0, 'every reserved byte released');
+      return { store, budget };
+    };
+    // A budget for all: every part from memory (5 parts of 8 MiB).
+    assert.equal((await run(64 * MiB)).store.partsFromMemory, 5);
+    // The write at 9 MiB was not offered: part 2 ([8, 16) MiB) reads the file, the others do not.
+    assert.equal((await run(64 * MiB, (at) => at === 9 * MiB)).store.partsFromMemory, 4);
+    // A budget smaller than a part: nothing from memory, same bytes.
+    assert.equal((await run(4 * MiB)).store.partsFromMemory, 0);
+
+    // abort() releases what is held.
+    const budget = new MemoryBudget(64 * MiB);
+    const path = join(dir, `${n++}.data`);
+    await writeFile(path, content.subarray(0, 12 * MiB));
+    const up = new StreamingUpload({ store: new HookStore(new MemoryStore()), key: 'a', dataPath: path, metadata: {}, concurrency: 2, memory: budget });
+    for (let at = 0; at < 12 * MiB; at += MiB) up.offer(content.subarray(at, at + MiB), at);
+    assert.equal(budget.used, 12 * MiB);
+    up.written(12 * MiB);
+    await up.abort();
+    assert.equal(budget.used, 0);
+  });
+
   it('property: random cadences, sizes and concurrency give the exact bytes (tiny parts)', async () => {
     const limits = { maxParts: 10_000, minPartSize: 1024, maxPartSize: 4096, maxObjectSize: 1e9 };
     await fc.assert(
@@ -165,21 +209,27 @@ describe('StreamingUpload', () => {
         fc.array(fc.integer({ min: 1, max: 9000 }), { minLength: 1, maxLength: 8 }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 0, max: 10_000 }),
-        async (size, steps, concurrency, threshold) => {
+        fc.integer({ min: 1, max: 20_000 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 7 }),
+        async (size, steps, concurrency, threshold, budgetBytes, offers) => {
           const store = new HookStore(new MemoryStore());
           const path = join(dir, `${n++}.data`);
           await writeFile(path, '');
           const content = randomBytesSeeded(size, size);
-          const up = new StreamingUpload({ store, key: 'p', dataPath: path, metadata: {}, limits, concurrency, smallFileThreshold: threshold });
+          const budget = new MemoryBudget(budgetBytes);
+          const up = new StreamingUpload({ store, key: 'p', dataPath: path, metadata: {}, limits, concurrency, smallFileThreshold: threshold, memory: budget });
           let at = 0;
           for (let i = 0; at < size; i++) {
             const step = steps[i % steps.length]!;
-            await appendFile(path, content.subarray(at, Math.min(at + step, size)));
+            const piece = content.subarray(at, Math.min(at + step, size));
+            await appendFile(path, piece);
+            if (offers[i % offers.length]) up.offer(piece, at);
             at = Math.min(at + step, size);
             up.written(at);
             if (i % 3 === 0) await up.wait();
           }
           await up.finish(size, { ifNoneMatch: '*' });
+          assert.equal(budget.used, 0, 'every reserved byte released');
           assert.ok((await store.inner.get('p')).body.equals(content));
           assert.ok(store.maxInflight <= concurrency);
           const st = store.stats();

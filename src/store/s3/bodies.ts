@@ -4,7 +4,9 @@
  * Upload bodies (PutBody): a Buffer is sent as is (the SDK signs its SHA-256); a FileSlice is
  * checked once against the file's size (a slice past the end is InvalidArgument before anything
  * is sent) and then streamed with a known Content-Length, from a read stream opened afresh for
- * every attempt, so a retry re-reads the file from the slice's start. Nothing is buffered.
+ * every attempt, so a retry re-reads the file from the slice's start. A slice that carries its
+ * bytes in memory (`buffers`) is streamed from those instead (again afresh for every attempt),
+ * without reading the file. Nothing is buffered here.
  *
  * Response bodies: readBody() collects a GET body into one fresh Buffer, checks it has exactly the
  * announced length (a connection cut mid-body is a retryable Network error, never short data),
@@ -15,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { StoreError } from '../../errors/store-error.js';
 import type { FileSlice, PutBody } from '../object-store.js';
 import { networkError, type ErrorContext } from './s3-errors.js';
@@ -31,6 +33,9 @@ export async function checkBody(body: PutBody, key: string): Promise<void> {
     return;
   }
   const { path, start, length } = body;
+  if (body.buffers && body.buffers.reduce((n, b) => n + b.length, 0) !== length) {
+    throw new StoreError('InvalidArgument', `${key}: the in-memory bytes of file slice ${start}+${length} are not ${length} bytes`, { key });
+  }
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
     throw new StoreError('InvalidArgument', `${key}: invalid file slice ${start}+${length}`, { key });
   }
@@ -51,6 +56,7 @@ export async function checkBody(body: PutBody, key: string): Promise<void> {
 export function openBody(body: PutBody): Buffer | Readable {
   if (!isFileSlice(body)) return body;
   if (body.length === 0) return Buffer.alloc(0);
+  if (body.buffers) return Readable.from(body.buffers, { objectMode: false });
   return createReadStream(body.path, { start: body.start, end: body.start + body.length - 1, highWaterMark: 1024 * 1024 });
 }
 
