@@ -3,6 +3,12 @@
  * caller owns (on tmpfs when possible, so the server's disk is not what is measured), random root
  * credentials, the console off. Finds the binary in $MINIO_BIN, on PATH or in $(go env GOPATH)/bin;
  * runs scripts/install-minio.sh when it is missing.
+ *
+ * Deleted objects are not freed at once: MinIO moves them to <data>/.minio.sys/tmp/.trash and
+ * purges that lazily (minutes later). On tmpfs the trash of one write bench run held ~12 GiB of
+ * RAM and the machine went into reclaim, which slowed every tool (seen 2026-11-22: 1 GiB through
+ * objfs 155 -> 290 MB/s once the trash was emptied). purgeTrash() empties it; the write bench calls
+ * it after each cleanup, when MinIO has already let go of those files.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +26,18 @@ export interface Minio {
   dataDir: string;
   child: ChildProcess;
   stop(): Promise<void>;
+}
+
+/** Free the space of deleted objects now (see the module comment). */
+export function purgeTrash(dataDir: string): void {
+  const trash = path.join(dataDir, '.minio.sys', 'tmp', '.trash');
+  let names: string[];
+  try {
+    names = fs.readdirSync(trash);
+  } catch {
+    return; // nothing deleted yet
+  }
+  for (const n of names) fs.rmSync(path.join(trash, n), { recursive: true, force: true });
 }
 
 function freePort(): Promise<number> {

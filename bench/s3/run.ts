@@ -37,7 +37,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATA, median, percentile, randomOffsets, sampleOffsets, smallKey } from './common.js';
 import { Curl, Direct, type S3Target } from './direct.js';
-import { startMinio, type Minio } from './minio.js';
+import { purgeTrash, startMinio, type Minio } from './minio.js';
 import { describe, mount, objfsRoot, unmount, type MountEnv, type MountTool, type Mounted } from './mounts.js';
 import { dropCaches, firstLine, nowSec, rssSampler, runCmd, StepError } from './proc.js';
 import { ALL_WRITE_TOOLS, ALL_WRITE_WORKLOADS, WriteBench, writeSizes, type WriteTool, type WriteWorkload } from './writes.js';
@@ -528,7 +528,7 @@ async function main(): Promise<void> {
       fs.rmSync(localBig, { force: true });
     }
     if (doWrites) {
-      writeBench = await WriteBench.open({ env: { root, tmp, target }, writerJs, stepMs, sizes, tools: writeTools, workloads: writeWorkloads });
+      writeBench = await WriteBench.open({ env: { root, tmp, target }, writerJs, stepMs, sizes, tools: writeTools, workloads: writeWorkloads, purgeTrash: () => purgeTrash(dataDir) });
       await writeBench.setup();
       const t0 = nowSec();
       for (let r = 0; r < rounds && !stopping; r++) {

@@ -87,6 +87,8 @@ export interface WriteBenchOpts {
   sizes: WriteSizes;
   tools: WriteTool[];
   workloads: WriteWorkload[];
+  /** Empties the server's trash of deleted objects (MinIO on tmpfs: bench/s3/minio.ts). */
+  purgeTrash?: () => void;
 }
 
 const MB = 1e6;
@@ -238,6 +240,7 @@ export class WriteBench {
           this.fail(t, metricsOf(w), firstLine(e));
         } finally {
           await this.s3.deletePrefix(this.key(t, r, '')).catch((e: unknown) => console.log(`  cleanup of ${this.key(t, r, '')}: ${firstLine(e)}`));
+          this.o.purgeTrash?.();
         }
       }
     }
