@@ -396,6 +396,7 @@ export class WritePath {
     if (n.openCount > 0) {
       // Still readable through open handles; its records go now so a crash cannot resurrect it.
       await sf.mutex.run(async () => {
+        await this.stopStreamLocked(sf); // a streamed upload must not complete (nor stay open on the server)
         for (const id of [sf.id, ...sf.supersedes.splice(0)]) await this.o.journal.remove(id, { keepData: id === sf.id });
         sf.journaled = false;
         sf.needsUpload = false;
@@ -410,6 +411,7 @@ export class WritePath {
     this.cancelTimer(sf);
     if (n.data === sf) n.data = undefined; // first: nothing new may reach it once we await
     this.active.delete(n);
+    if (sf.stream) await this.stopStreamLocked(sf);
     for (const id of sf.supersedes.splice(0)) await this.o.journal.remove(id);
     await sf.close();
     if (sf.journaled) await this.o.journal.remove(sf.id);

@@ -3,6 +3,7 @@
  * with lookups (balanced by forgets), symlink following, O_CREAT/O_EXCL/O_TRUNC handling, umask —
  * so the conformance suite checks the Vfs itself. remount() builds a fresh Vfs over the same store.
  */
+import type { MemoryBudget } from '../../src/read/memory-budget.js';
 import { Journal } from '../../src/write/journal.js';
 import { recover, type RecoveryResult } from '../../src/write/recovery.js';
 import type { ConflictPolicy, SyncPolicy } from '../../src/write/types.js';
@@ -80,6 +81,8 @@ export interface VfsDriverOptions {
   sync?: SyncPolicy;
   conflict?: ConflictPolicy;
   writablePath?: string;
+  /** The shared budget for file data in memory (default: the Vfs's own). */
+  readBudget?: MemoryBudget;
 }
 
 export class VfsDriver implements PosixDriver {
@@ -113,6 +116,7 @@ export class VfsDriver implements PosixDriver {
       defaults: { uid: ctx.uid, gid: ctx.gid, fileMode: 0o644, dirMode: 0o755 },
       headOnReaddir: this.opts.headOnReaddir ?? true,
       ...(this.opts.blockCache ? { blockCache: this.opts.blockCache } : {}),
+      ...(this.opts.readBudget ? { readBudget: this.opts.readBudget } : {}),
     });
   }
 

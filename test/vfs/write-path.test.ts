@@ -12,11 +12,12 @@ import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { FaultyStore } from '../../src/store/faulty/faulty-store.js';
 import type { ConflictPolicy, SyncPolicy } from '../../src/write/types.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
+import { MemoryBudget } from '../../src/read/memory-budget.js';
 
 const MiB = 1024 * 1024;
 
 async function withDriver(
-  opts: { sync?: SyncPolicy; conflict?: ConflictPolicy; writablePath?: string; store?: ObjectStore },
+  opts: { sync?: SyncPolicy; conflict?: ConflictPolicy; writablePath?: string; store?: ObjectStore; readBudget?: MemoryBudget },
   fn: (d: VfsDriver, s: ObjectStore) => Promise<void>,
 ) {
   const store = opts.store ?? new MemoryStore();
@@ -291,6 +292,26 @@ describe('write path: streaming uploads of new files (--sync close)', () => {
       const got = await faulty.get('seq');
       assert.equal(sha(got.body), sha(body));
       assert.equal(got.info.metadata?.['mode'], String(0o100644), 'mode metadata carried by the streamed object');
+    });
+  });
+
+  it('unlinked while being streamed: the multipart upload is aborted, nothing appears, its memory is released', async () => {
+    const faulty = new FaultyStore(new MemoryStore());
+    const budget = new MemoryBudget(64 * MiB);
+    await withDriver({ store: faulty, readBudget: budget }, async (d) => {
+      const body = pattern(24 * MiB, 11);
+      const f = await d.open('/gone', 'w');
+      for (let off = 0; off < 20 * MiB; off += MiB) await f.pwrite(body.subarray(off, off + MiB), off);
+      await sleep(50);
+      assert.equal(faulty.stats().calls.createMultipart, 1, 'streaming had started');
+      await d.unlink('/gone');
+      for (let off = 20 * MiB; off < body.length; off += MiB) await f.pwrite(body.subarray(off, off + MiB), off);
+      await f.close();
+      const calls = faulty.stats().calls;
+      assert.equal(calls.completeMultipart ?? 0, 0, 'the streamed upload was not completed');
+      assert.equal(calls.abortMultipart, 1, 'the streamed upload was aborted');
+      assert.equal(await exists(faulty, 'gone'), false);
+      assert.equal(budget.used, 0, 'no bytes left reserved');
     });
   });
 
