@@ -16,6 +16,8 @@
 interface Listing {
   names: Set<string>;
   until: number;
+  /** When the listing was asked for (what reached the store after that may be missing from it). */
+  asked: number;
 }
 
 const MAX_DIRS = 4096;
@@ -49,8 +51,15 @@ export class DirListings {
     return l !== undefined && l.until > Date.now() ? l.names : undefined;
   }
 
+  /** When the directory's fresh listing was asked for, if there is one. */
+  askedAt(dir: string): number | undefined {
+    const l = this.listings.get(dir);
+    return l !== undefined && l.until > Date.now() ? l.asked : undefined;
+  }
+
   /** A listing of `dir` starts; call the returned function with its names once it completed. */
   begin(dir: string): (names: Iterable<string> | undefined) => void {
+    const asked = Date.now();
     const f = this.inFlight.get(dir) ?? { count: 0, created: new Set<string>() };
     f.count++;
     this.inFlight.set(dir, f);
@@ -63,7 +72,7 @@ export class DirListings {
       const set = new Set(names);
       for (const n of f.created) set.add(n);
       if (this.listings.size >= MAX_DIRS) this.prune();
-      this.listings.set(dir, { names: set, until: Date.now() + this.ttlMs });
+      this.listings.set(dir, { names: set, until: Date.now() + this.ttlMs, asked });
     };
   }
 

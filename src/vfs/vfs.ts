@@ -867,9 +867,18 @@ export class Vfs {
 
   async opendir(ctx: RequestContext, ino: number): Promise<number> {
     const d = this.dir(ino);
-    const children = this.cachedChildren(d) ?? (await this.listChildren(d, ctx.signal));
+    const cached = this.cachedChildren(d);
+    const asked = (cached && this.listings.askedAt(d.path)) || Date.now();
+    const children = cached ?? (await this.listChildren(d, ctx.signal));
     const seen = new Set(children);
-    for (const c of this.table.childrenOf(d.path)) if (!seen.has(c) && !c.removed && this.pinned(c)) children.push(c);
+    // Besides the listing: what only this mount has (pinned), and what this mount learned or
+    // uploaded since the listing was asked for (fetchedAt >= asked): a LIST answered before an
+    // upload of ours landed does not show it, and without this files vanished from `ls` and
+    // `rm -r` while a batch was being uploaded (rm -r then failed with ENOTEMPTY and left them
+    // in the bucket).
+    for (const c of this.table.childrenOf(d.path)) {
+      if (!seen.has(c) && !c.removed && (this.pinned(c) || c.fetchedAt >= asked)) children.push(c);
+    }
     if (this.opts.headOnReaddir) {
       const unknown = children.filter((c) => !c.metaKnown && !this.pinned(c));
       if (unknown.length > 1) fanOutSignal(ctx.signal);

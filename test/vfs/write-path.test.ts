@@ -338,6 +338,54 @@ describe('write path: streaming uploads of new files (--sync close)', () => {
   });
 });
 
+/** A MemoryStore whose listings can be held back after they were taken (a LIST answered late). */
+class LateListStore extends MemoryStore {
+  gate: Promise<void> | undefined;
+  override async list(opts: Parameters<MemoryStore['list']>[0]): ReturnType<MemoryStore['list']> {
+    const page = await super.list(opts);
+    await this.gate;
+    return page;
+  }
+}
+
+describe('listings racing uploads', () => {
+  it('a file whose upload finishes while a listing taken before it is in flight still shows', async () => {
+    const store = new LateListStore();
+    await withDriver({ store }, async (d) => {
+      await d.mkdir('/dir');
+      await d.writeFile('/dir/old', 'o');
+      const f = await d.open('/dir/f', 'w');
+      await f.pwrite(Buffer.from('new'), 0);
+      let open!: () => void;
+      store.gate = new Promise((r) => (open = r));
+      const listing = d.readdir('/dir'); // its LIST is answered now, before f is in the store
+      await sleep(20);
+      await f.close(); // the upload lands: f is no longer only local
+      open();
+      assert.deepEqual((await listing).sort(), ['f', 'old']);
+      store.gate = undefined;
+    });
+  });
+
+  it('a listing reused within the TTL shows a file uploaded after it was taken (readdirplus from listings)', async () => {
+    const store = new FaultyStore(new MemoryStore());
+    const d = await VfsDriver.create({ store, metadataTtlMs: 400, headOnReaddir: false });
+    try {
+      await store.put('dir/old', Buffer.from('o')); // written by another client
+      const f = await d.open('/dir/f', 'w');
+      await f.pwrite(Buffer.from('new'), 0);
+      await sleep(450); // the listing the lookup of f captured (which knows f) has expired
+      assert.deepEqual((await d.readdir('/dir')).sort(), ['f', 'old']); // f only here (pinned); the listing lacks it
+      await f.close(); // uploaded: no longer pinned
+      const lists = store.stats().calls.list ?? 0;
+      assert.deepEqual((await d.readdir('/dir')).sort(), ['f', 'old'], 'the second readdir (from the cached listing) still shows f');
+      assert.equal(store.stats().calls.list ?? 0, lists, 'the second readdir was served from the cached listing');
+    } finally {
+      await d.cleanup();
+    }
+  });
+});
+
 describe('lookups of new names', () => {
   it('creating many files in a directory asks the store about missing names once per TTL, not once per file', async () => {
     const faulty = new FaultyStore(new MemoryStore());
