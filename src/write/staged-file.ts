@@ -87,6 +87,7 @@ export class StagedFile {
    */
   static async create(journal: Journal, baseKey: string, base: BaseVersion | undefined, empty: boolean): Promise<StagedFile> {
     const id = journal.newId();
+    await journal.adoptSpare(journal.dataPath(id)); // an existing inode if there is one (journal.ts)
     const fh = await open(journal.dataPath(id), 'w+', 0o600);
     const size = empty || !base ? 0 : base.size;
     try {

@@ -49,7 +49,7 @@ async function keysUnder(store: ObjectStore, prefix = ''): Promise<string[]> {
   return out;
 }
 const text = async (store: ObjectStore, key: string): Promise<string> => (await store.get(key)).body.toString();
-const journalFiles = (j: Journal): string[] => readdirSync(j.dir).filter((n) => n !== 'lock');
+const journalFiles = (j: Journal): string[] => readdirSync(j.dir).filter((n) => n !== 'lock' && n !== 'spare'); // spare/: recycled inodes (journal.ts)
 
 async function setup(keys: Record<string, string>): Promise<{ store: MemoryStore; journal: Journal }> {
   const store = new MemoryStore();

@@ -49,7 +49,9 @@ function upload(id: string, over: Partial<PendingRecord> = {}): PendingRecord {
   };
 }
 
-const files = (dir: string): string[] => readdirSync(dir).sort();
+/** The journal's own files (spare/ holds recycled inodes, checked by its own test). */
+const files = (dir: string): string[] => readdirSync(dir).filter((n) => n !== 'spare').sort();
+const spares = (dir: string): string[] => readdirSync(join(dir, 'spare')).sort();
 const recordOnDisk = (dir: string, id: string): PendingRecord => JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8')) as PendingRecord;
 const recoveredDirs = (dir: string): string[] => {
   const base = join(dir, '..', 'recovered', 'store1');
@@ -225,6 +227,38 @@ describe('journal', () => {
     assert.match(readFileSync(join(where, 'README.txt'), 'utf8'), /key: +\(unknown: there is no record\)/);
     assert.deepEqual(files(dir), ['lock']);
     await j.close();
+  });
+
+  test('spare inodes: remove() recycles record and data (data truncated); new files adopt them, emptied; kept across reopen', async () => {
+    const dir = newDir();
+    const j = await Journal.open(dir, log);
+    await j.load();
+    const id = j.newId();
+    writeFileSync(j.dataPath(id), 'x'.repeat(5000));
+    await j.write(upload(id));
+    await j.remove(id);
+    assert.deepEqual(files(dir), ['lock']);
+    const sp = spares(dir);
+    assert.equal(sp.length, 2, 'the record and the data file became spares');
+    const sizes = sp.map((n) => statSync(join(dir, 'spare', n)).size).sort((a, b) => a - b);
+    assert.equal(sizes[0], 0, 'the data file was truncated before it became a spare');
+    const inodes = new Set(sp.map((n) => statSync(join(dir, 'spare', n)).ino));
+    // A record write adopts one spare (its temp file); the record holds exactly the new content.
+    const id2 = j.newId();
+    await j.write(upload(id2, { size: 7 }));
+    assert.equal(recordOnDisk(dir, id2).size, 7);
+    assert.ok(inodes.has(statSync(join(dir, `${id2}.json`)).ino), 'the record is a recycled inode');
+    assert.equal(spares(dir).length, 1);
+    await j.close();
+    // A new process adopts what is left (callers open an adopted file with O_TRUNC).
+    const j2 = await Journal.open(dir, log);
+    await j2.load();
+    const path = j2.dataPath(j2.newId());
+    assert.equal(await j2.adoptSpare(path), true);
+    assert.ok(inodes.has(statSync(path).ino));
+    assert.equal(spares(dir).length, 0);
+    assert.equal(await j2.adoptSpare(j2.dataPath(j2.newId())), false, 'none left');
+    await j2.close();
   });
 
   test('setAside moves record and data with a README naming the reason and the key', async () => {
