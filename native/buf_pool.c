@@ -1,12 +1,13 @@
 /*
  * Pool of page-aligned 1 MiB blocks for WRITE request data.
  *
- * Each WRITE's data is copied out of libfuse's buffer into page-aligned memory that JS then owns
- * as an external Buffer (so the write path can hand it to O_DIRECT as is). posix_memalign of
- * 1 MiB is an mmap and the matching free an munmap, so every request paid 256 page faults and
- * the zeroing of 256 fresh pages (perf: ~6% of all CPU of a sequential write through a mount).
- * Blocks of requests from 64 KiB up are taken from, and given back to, a free list of at most
- * POOL_MAX blocks instead; smaller requests and a full list use plain posix_memalign / free.
+ * Each WRITE's data is copied out of libfuse's buffer into memory that JS then owns as an
+ * external Buffer. An allocation of 1 MiB is an mmap and the matching free an munmap, so every
+ * request paid 256 page faults and the zeroing of 256 fresh pages (perf: ~6% of all CPU of a
+ * sequential write through a mount). Blocks of requests from 64 KiB up are taken from, and given
+ * back to, a free list of at most POOL_MAX blocks instead; smaller requests and a full list use
+ * plain malloc / free. (Write data was page-aligned while staging files were written O_DIRECT;
+ * nothing needs that any more.)
  *
  * Locking: one mutex around the list; buf_pool_alloc runs on FUSE worker threads (or the JS
  * thread's fast path), buf_pool_free on the JS thread (Buffer finalizers) or a worker (a request
@@ -35,8 +36,7 @@ void *buf_pool_alloc(size_t size, int *pooled) {
     if (p) return p;
     size = BLOCK_SIZE;
   }
-  if (posix_memalign(&p, 4096, size ? size : 1) != 0) return NULL;
-  return p;
+  return malloc(size ? size : 1);
 }
 
 void buf_pool_free(void *p, int pooled) {

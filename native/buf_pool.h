@@ -5,7 +5,7 @@
 #define OBJFS_BUF_POOL_H
 #include <stddef.h>
 
-/* Page-aligned memory for `size` bytes; *pooled says whether buf_pool_free must get it back. */
+/* Memory for `size` bytes; *pooled says whether buf_pool_free must get it back. */
 void *buf_pool_alloc(size_t size, int *pooled);
 /* Give back what buf_pool_alloc returned (any thread). */
 void buf_pool_free(void *p, int pooled);

@@ -51,7 +51,7 @@ void job_release_names(job_t *j) {
   j->name = j->name2 = NULL;
 }
 
-/* Frees what the job still owns (names, data not handed to JS) and recycles it. */
+/* Frees the job's data (not handed to JS), from the pool or not. */
 void job_drop_data(job_t *j) {
   if (j->data_pooled) buf_pool_free(j->data, 1);
   else free(j->data);
@@ -59,6 +59,7 @@ void job_drop_data(job_t *j) {
   j->data_pooled = 0;
 }
 
+/* Frees what the job still owns (names, data not handed to JS) and recycles it. */
 void job_free(sess_t *s, job_t *j, int locked) {
   job_release_names(j);
   job_drop_data(j);
@@ -487,8 +488,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   ARG(4, fh_of(fi));
   ARG(5, off);
   ARG(6, fi->flags);
-  /* Copy out of libfuse's buffer: JS gets an external Buffer over this copy. Page-aligned, so
-   * the write path can hand it to an O_DIRECT write as is; large ones from buf_pool.c. */
+  /* Copy out of libfuse's buffer: JS gets an external Buffer over this copy (large ones in a
+   * block from buf_pool.c). */
   j->data = buf_pool_alloc(size, &j->data_pooled);
   if (!j->data) {
     req_abort(req, j, ENOMEM);

@@ -9,6 +9,8 @@
  * - Names this mount creates are added at once; a listing that was in flight while a name was
  *   created here gets that name merged in when it lands (`since`), so a name never goes missing.
  * - A name in the set only means "ask the store": removals need no bookkeeping.
+ * - A listing keeps when it was asked for (askedAt): what this mount uploaded or confirmed after
+ *   that may be missing from it, so opendir adds those from the inode table.
  * - Entries expire with the TTL; the map is pruned when it grows.
  *
  * Ownership: one instance per Vfs, JS thread only.
