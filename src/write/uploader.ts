@@ -179,12 +179,10 @@ export interface StreamingUploadOptions {
 }
 
 export class StreamingUpload {
-  /** Offered bytes [memStart, memEnd) of the data file, in order; memEnd < 0: none (restart at the next offer). */
+  /** Offered bytes [memStart, memEnd) of the data file, in order, all reserved in o.memory; memEnd < 0: none (restart at the next offer). */
   private mem: Buffer[] = [];
   private memStart = 0;
   private memEnd = -1;
-  /** Bytes reserved in o.memory for `mem` (parts taken from it carry their own share). */
-  private memHeld = 0;
   private readonly session: MultipartSession;
   private readonly limits: StoreLimits;
   private readonly concurrency: number;
@@ -240,7 +238,6 @@ export class StreamingUpload {
     }
     this.mem.push(data);
     this.memEnd += data.length;
-    this.memHeld += data.length;
   }
 
   /** Resolves when no part is in flight (back-pressure). Never rejects; see `error`. */
@@ -352,7 +349,6 @@ export class StreamingUpload {
       }
     }
     this.memStart = end;
-    this.memHeld -= end - start;
     if (this.mem.length === 0) this.memEnd = -1;
     return out;
   }
@@ -373,15 +369,14 @@ export class StreamingUpload {
       }
     }
     this.o.memory!.release(upTo - this.memStart);
-    this.memHeld -= upTo - this.memStart;
     this.memStart = upTo;
   }
 
   /** Stop holding anything. */
   private dropMem(): void {
-    if (this.memHeld > 0) this.o.memory!.release(this.memHeld);
+    const held = this.memEnd < 0 ? 0 : this.memEnd - this.memStart; // all reserved in o.memory
+    if (held > 0) this.o.memory!.release(held);
     this.mem = [];
-    this.memHeld = 0;
     this.memEnd = -1;
   }
 }
