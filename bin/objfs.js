@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// objfs command line entry point: the compiled TypeScript lives in dist/.
+#!/usr/bin/env -S node --single-threaded-gc
+// objfs command line entry point: the compiled TypeScript lives in dist/. The shebang's node flags
+// are src/cli/node-flags.ts's NODE_FLAGS (they must be given before the process starts).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

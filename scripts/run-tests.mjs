@@ -18,6 +18,11 @@ walk(join(root, 'dist', 'test'));
 const filter = process.argv[2];
 const selected = filter ? files.filter((f) => f.includes(filter)) : files;
 selected.sort();
+if (selected.length === 0) {
+  // node --test with no file would run every file it can find, helpers included
+  process.stderr.write(`run-tests: no compiled test file matches "${filter}" (give part of a path under dist/test, e.g. cache/block-cache)\n`);
+  process.exit(2);
+}
 
 const objfsMounts = () =>
   readFileSync('/proc/mounts', 'utf8')

@@ -20,6 +20,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { S3Target } from './direct.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { isMounted, runCmd, sleep, StepError } from './proc.js';
 
 export type MountTool = 'objfs' | 'objfs-idle' | 's3fs' | 'rclone' | 'rclone-off';
@@ -67,6 +68,7 @@ function command(tool: MountTool, env: MountEnv, mp: string, cacheDir: string, l
       return {
         cmd: process.execPath,
         args: [
+          ...NODE_FLAGS,
           path.join(objfsRoot(env.root), 'bin', 'objfs.js'),
           'mount',
           `s3://${t.bucket}`,

@@ -108,6 +108,8 @@ export async function readThrough(args: ReadThroughArgs): Promise<Buffer> {
   }
 
   if (pieces.length === 1 && pieces[0] !== undefined) return pieces[0];
+  const joined = adjacentView(pieces, end - start + 1);
+  if (joined !== undefined) return joined;
   const out = Buffer.allocUnsafe(end - start + 1);
   let at = 0;
   for (const p of pieces) {
@@ -116,6 +118,24 @@ export async function readThrough(args: ReadThroughArgs): Promise<Buffer> {
   }
   if (at !== out.length) throw new Error(`readThrough: assembled ${at} bytes of ${key}, expected ${out.length}`); // cannot happen
   return out;
+}
+
+/**
+ * When the pieces lie back to back in one memory region (the blocks of one GET body: the common
+ * case of a read-ahead part fetched whole), a view of that region instead of a copy: a copy of
+ * every part was half of the fresh memory a cold read allocated, and fresh external memory is
+ * what drives V8's major GCs. undefined: not one region (e.g. some blocks came from the disk).
+ */
+function adjacentView(pieces: readonly (Buffer | undefined)[], length: number): Buffer | undefined {
+  const first = pieces[0];
+  if (first === undefined) return undefined;
+  let at = first.byteOffset;
+  for (const p of pieces) {
+    if (p === undefined || p.buffer !== first.buffer || p.byteOffset !== at) return undefined;
+    at += p.length;
+  }
+  if (at - first.byteOffset !== length) return undefined;
+  return Buffer.from(first.buffer, first.byteOffset, length);
 }
 
 /** Runs of consecutive missing blocks, split into GETs of at most `maxBlocks` blocks. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unmountCommand } from './unmount.js';
 import { mountTable } from './mountpoint.js';
+import { NODE_FLAGS } from './node-flags.js';
 
 function runShow(cmd: string, args: string[], cwd?: string): Promise<number> {
   return new Promise((res) => {
@@ -28,7 +29,7 @@ export async function demoCommand(): Promise<number> {
   const bin = join(root, 'bin', 'objfs.js');
   const remote = `file://${bucket}`;
   process.stdout.write(`objfs demo: mounting ${remote} on ${mp} (read-only)\n`);
-  let code = await runShow(process.execPath, [bin, 'mount', remote, mp, '--read-only', '--daemon', '--cache-dir', join(work, 'cache')]);
+  let code = await runShow(process.execPath, [...NODE_FLAGS, bin, 'mount', remote, mp, '--read-only', '--daemon', '--cache-dir', join(work, 'cache')]);
   if (code !== 0) {
     await rm(work, { recursive: true, force: true });
     return code;

@@ -24,6 +24,7 @@ import { openStore } from '../store/open-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { USER_XATTR_PREFIX, Vfs } from '../vfs/vfs.js';
 import { raiseReadahead } from './readahead.js';
+import { NODE_FLAGS } from './node-flags.js';
 import { FuseAdapter } from '../fuse/adapter.js';
 import { loadNative } from '../fuse/native.js';
 import { BlockCache } from '../cache/block-cache.js';
@@ -274,7 +275,7 @@ async function daemonize(cfg: MountConfig, argv: string[]): Promise<number> {
   const bin = fileURLToPath(new URL('../../../bin/objfs.js', import.meta.url));
   const args = argv.filter((a) => a !== '--daemon');
   if (!cfg.logFile) args.push('--log-file', logFile);
-  const child = spawn(process.execPath, [bin, ...args], { detached: true, stdio: ['ignore', 'ignore', fd, 'ipc'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, bin, ...args], { detached: true, stdio: ['ignore', 'ignore', fd, 'ipc'] });
   closeSync(fd);
   return new Promise<number>((res) => {
     let settled = false;

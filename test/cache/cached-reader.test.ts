@@ -127,6 +127,29 @@ describe('readThrough', () => {
     assert.equal(store.stats().bytesOut, 9 * BS, 'only the missing blocks were downloaded');
   });
 
+  test('a range fetched by one GET comes back as a view of its body (no copy); one with cached blocks in it is assembled', async () => {
+    const size = 12 * BS;
+    const { cache, store, data, etag } = await setup(size);
+    const bodies: Buffer[] = [];
+    const recording = new (class extends ProbeStore {
+      override async get(key: string, opts?: GetOptions): Promise<GetResult> {
+        const r = await super.get(key, opts);
+        bodies.push(r.body);
+        return r;
+      }
+    })(store);
+    const whole = await read({ cache, store: recording, etag, size, start: BS + 7, end: 5 * BS - 3 });
+    assert.deepEqual(whole, data.subarray(BS + 7, 5 * BS - 2));
+    assert.equal(bodies.length, 1);
+    assert.equal(whole.buffer, bodies[0]!.buffer, 'the blocks of one body are returned as one view of it');
+    // blocks 1-4 are cached now: a range over blocks 0-6 mixes disk and two GETs, and is copied
+    bodies.length = 0;
+    const mixed = await read({ cache, store: recording, etag, size, start: 10, end: 7 * BS - 1 });
+    assert.deepEqual(mixed, data.subarray(10, 7 * BS));
+    assert.equal(bodies.length, 2);
+    assert.ok(bodies.every((b) => b.buffer !== mixed.buffer));
+  });
+
   test('a GET is capped at maxRequestBytes and at most maxParallel GETs run at once', async () => {
     const size = 40 * BS;
     const { cache, store, data, etag } = await setup(size);

@@ -24,6 +24,7 @@
  * other tests still use are not pulled away from under them.)
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { mkdtemp, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -330,7 +331,7 @@ export async function startMount(opts: StartMountOptions): Promise<MountHandle> 
   const preexisting = new Set(mountsAt(await readMountinfo(), mountpoint, fstype).map((m) => m.id));
 
   const file = opts.command?.file ?? process.execPath;
-  const args = opts.command?.args.map((a) => (a === '{mountpoint}' ? mp : a)) ?? [objfsBin(), 'mount', opts.remote, mp, '--log-level', opts.logLevel ?? 'warn', ...(opts.args ?? [])];
+  const args = opts.command?.args.map((a) => (a === '{mountpoint}' ? mp : a)) ?? [...NODE_FLAGS, objfsBin(), 'mount', opts.remote, mp, '--log-level', opts.logLevel ?? 'warn', ...(opts.args ?? [])];
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: repoRoot() });
   const out = ring();
   const err = ring();

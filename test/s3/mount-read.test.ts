@@ -18,6 +18,7 @@ import { adminClient, createBucket, requireMinio, startMinio, type MinioServer }
 import { requireFuse, startMount, type MountHandle } from '../helpers/mount-harness.js';
 import { mountsAt, readMountinfo } from '../helpers/mountinfo.js';
 import { objfsBin } from '../helpers/paths.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const run = promisify(execFile);
 
@@ -103,7 +104,7 @@ describe('s3 mount: read side against MinIO', () => {
     const base = ['mount', '--endpoint', minio!.endpoint, '--region', minio!.region, '--cache-dir', join(work, 'cache2')];
     const attempt = async (remote: string, envv: NodeJS.ProcessEnv) => {
       try {
-        await run(process.execPath, [objfsBin(), base[0]!, remote, mp, ...base.slice(1)], { env: { ...process.env, ...envv }, timeout: 60_000 });
+        await run(process.execPath, [...NODE_FLAGS, objfsBin(), base[0]!, remote, mp, ...base.slice(1)], { env: { ...process.env, ...envv }, timeout: 60_000 });
         return { code: 0, stderr: '' };
       } catch (e) {
         return { code: (e as { code: number }).code, stderr: String((e as { stderr: string }).stderr) };
