@@ -93,7 +93,22 @@ export function buildProgram(argv: string[]): { program: Command; result: Promis
   return { program, result };
 }
 
+/**
+ * A reader of our stdout or stderr that went away (`objfs mount --help | head -1`, a closed
+ * terminal, a log pipe that died) makes writes fail with EPIPE, emitted as an 'error' event that
+ * would otherwise kill the process with a stack trace: a mount must not end because nobody reads
+ * its messages, so those writes are dropped. Any other stream error still surfaces.
+ */
+function ignoreClosedPipes(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedPipes();
   const { program, result } = buildProgram(argv);
   let code: number;
   try {

@@ -166,6 +166,18 @@ describe('objfs --help', { skip }, () => {
     assert.match(r.stdout, /\bunmount\b/);
   });
 
+  it('help piped into a reader that stops early (`objfs mount --help | head -1`) ends quietly', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [objfsBin(), 'mount', '--help'], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stdout.destroy(); // the reader is gone before objfs writes: its writes get EPIPE
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(r.stderr, '', 'no stack trace for a closed pipe');
+    assert.equal(r.code, 0);
+  });
+
   it('objfs mount --help exits 0 and lists every option with its default', async () => {
     const r = await runCli(['mount', '--help']);
     assert.equal(r.code, 0, `exit code; stderr: ${r.stderr}`);
