@@ -6,9 +6,10 @@
  *
  * --single-threaded-gc: V8 otherwise marks and sweeps on a pool of helper threads. A mount's heap
  * is small (~15 MB) but it turns over its response bodies all the time, so major GCs are frequent
- * (about 50 per GiB read); the helper threads then spent more CPU than the JS thread itself
- * (perf, cold 1 GiB read: 2.3 s of helper-thread marking vs 3.7 s on the main thread), CPU taken
- * from the program reading the mount and from the kernel's FUSE work. With one GC thread the same
- * read used 25% less CPU and ran 25% faster (3 pairs by hand, docs/DESIGN.md).
+ * (about 50 per GiB read); the helper threads then spent nearly two thirds as much CPU as the JS
+ * thread (perf, cold 1 GiB read: 2.3 s vs 3.7 s), CPU taken from the program reading the mount
+ * and from the kernel's FUSE work. With one GC thread, by hand in alternating runs: a cold read
+ * used 15-25% less CPU, a 1 GiB write ~20% less, both faster; peak RSS while streaming rose by
+ * ~60 MB (garbage lives longer). Figures in docs/DESIGN.md.
  */
 export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
