@@ -314,7 +314,10 @@ export class WritePath {
       n.metaKnown = true;
       n.fetchedAt = Date.now();
       n.attr.size = sf.size;
-      if (sf.journaled) await this.o.journal.remove(sf.id, { keepData: true });
+      if (sf.journaled) {
+        sf.unspool(); // the inode keeps these bytes; the journal forgets the id
+        await this.o.journal.remove(sf.id, { keepData: true });
+      }
       sf.journaled = false;
       for (const id of sf.supersedes.splice(0)) await this.o.journal.remove(id);
       if (n.openCount === 0) await this.drop(n, sf); // uploaded after its last close (idle, unmount)
@@ -349,7 +352,11 @@ export class WritePath {
   /** Write the record that makes this version survive a crash. Caller holds the mutex. */
   private async journalLocked(n: Inode, sf: StagedFile, rewrite: boolean): Promise<void> {
     if (!sf.needsUpload || (sf.journaled && !rewrite)) return;
-    await this.o.journal.write(sf.record(n.path, this.o.metadataFor(n), 'closed', ++this.seq));
+    const rec = sf.record(n.path, this.o.metadataFor(n), 'closed', ++this.seq);
+    if (sf.inMemory && !sf.spooled) {
+      await this.o.journal.writeWithData(rec, sf.bytes()!);
+      sf.spooled = true;
+    } else await this.o.journal.write(rec);
     sf.journaled = true;
     const old = sf.supersedes.splice(0);
     for (const id of old) await this.o.journal.remove(id);
@@ -397,6 +404,7 @@ export class WritePath {
       // Still readable through open handles; its records go now so a crash cannot resurrect it.
       await sf.mutex.run(async () => {
         await this.stopStreamLocked(sf); // a streamed upload must not complete (nor stay open on the server)
+        sf.unspool();
         for (const id of [sf.id, ...sf.supersedes.splice(0)]) await this.o.journal.remove(id, { keepData: id === sf.id });
         sf.journaled = false;
         sf.needsUpload = false;

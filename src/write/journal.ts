@@ -7,6 +7,8 @@
  *   <dir>/<id>.<random>.tmp       a record being written (removed by load())
  *   <dir>/<id>.deleted            the data file of a remove() in progress (see below)
  *   <dir>/spare/s<hex>            spare inodes (see "Spare inodes")
+ *   <dir>/spool/<n>.log           small versions kept whole, record and bytes in one frame
+ *                                 (writeWithData; src/write/spool.ts)
  *   <dir>/../recovered/<basename(dir)>/<time>-<id>/   what setAside() moved out, with README.txt
  *
  * Ids come from newId(): base-36 time, a per-process counter and random hex, so they sort by
@@ -40,6 +42,14 @@
  * anything that matters: their content is truncated when they are adopted, and a crash leaves at
  * worst a spare with old bytes. open() adopts the spares a previous process left.
  *
+ * Spooled versions: writeWithData(rec, bytes) keeps a small version (a new file held in memory
+ * until its close) as one frame of the spool instead of two files. Such an id then lives in the
+ * spool only: write() of it rewrites its frame, remove() appends a drop, readSpooled() gives its
+ * bytes, setAside() first turns it into the two ordinary files. load() turns every live frame a
+ * previous process left into the ordinary two files (data first, then the record) and then
+ * deletes the segments, so recovery and everything after it see only ordinary records; a crash
+ * in the middle just does it again.
+ *
  * Writers should write a record before or soon after creating `<id>.data`: at load() a data file
  * without a record is an orphan whose key is unknown; it is set aside, not deleted.
  *
@@ -62,6 +72,7 @@ import { z } from 'zod';
 import { errCode, unlinkIfExists } from '../cache/block-files.js';
 import { DirLock, DirLockedError } from '../cache/dir-lock.js';
 import type { Logger } from '../util/logger.js';
+import { Spool } from './spool.js';
 import type { JournalRecord, PendingRecord, RenameRecord } from './types.js';
 
 /** Another Journal (this process or another live one) owns the directory. */
@@ -149,6 +160,7 @@ export class Journal {
     readonly dir: string,
     private readonly log: Logger,
     private readonly lock: DirLock,
+    private readonly spool: Spool,
   ) {}
 
   private get spareDir(): string {
@@ -190,7 +202,14 @@ export class Journal {
     try {
       const { lock, replacedStale } = await DirLock.acquire(dir);
       if (replacedStale) log.info({ dir, pid: replacedStale.pid }, 'write-back journal: took over the lock of a process that is gone');
-      const j = new Journal(dir, log, lock);
+      let spool: Spool;
+      try {
+        spool = new Spool(join(dir, 'spool'));
+      } catch (e) {
+        await lock.release();
+        throw e;
+      }
+      const j = new Journal(dir, log, lock, spool);
       await mkdir(j.spareDir, { recursive: true, mode: 0o700 });
       for (const name of await readdir(j.spareDir)) if (j.spares.length < SPARE_MAX) j.spares.push(join(j.spareDir, name));
       return j;
@@ -247,12 +266,40 @@ export class Journal {
     return (w.done = this.enqueue(rec.id, run, w));
   }
 
+  /**
+   * Journal a small version whose bytes are given (a new file held in memory): record and bytes
+   * go into the spool as one frame (see "Spooled versions"). The caller must not change `data`
+   * before the promise settles. Same seq rules as write().
+   */
+  writeWithData(rec: PendingRecord, data: Buffer): Promise<void> {
+    this.checkOpen();
+    const parsed = pendingSchema.safeParse(rec);
+    if (!parsed.success) return Promise.reject(new Error(`journal: refusing to write an invalid record ${JSON.stringify(rec.id)}: ${describeIssues(parsed.error)}`));
+    const max = this.seqs.get(rec.id);
+    if (max !== undefined && rec.seq < max) return this.queues.get(rec.id)?.tail ?? Promise.resolve();
+    this.seqs.set(rec.id, rec.seq);
+    return this.enqueue(rec.id, async () => {
+      this.spool.append(rec, data);
+    });
+  }
+
+  /** Whether `id` is a spooled version. */
+  isSpooled(id: string): boolean {
+    return this.spool.has(id);
+  }
+
+  /** The bytes of a spooled version (synchronous: at most spool.MAX_VERSION_BYTES). */
+  readSpooled(id: string): Buffer {
+    return this.spool.read(id);
+  }
+
   /** Remove the record, then (unless keepData) its data file. Missing files are fine. */
   remove(id: string, opts: { keepData?: boolean } = {}): Promise<void> {
     this.checkOpen();
     this.checkId(id);
     this.seqs.delete(id);
     return this.enqueue(id, async () => {
+      if (this.spool.has(id)) return this.spool.drop(id);
       const tomb = join(this.dir, `${id}.deleted`);
       const tombstoned = opts.keepData !== true && (await renameIfExists(this.dataPath(id), tomb));
       if (!(await this.recycle(this.recordPath(id), false))) await unlinkIfExists(this.recordPath(id));
@@ -270,6 +317,7 @@ export class Journal {
     this.seqs.delete(id);
     let where = '';
     return this.enqueue(id, async () => {
+      await this.unspool(id);
       where = await this.moveAside(id, reason);
     }).then(() => where);
   }
@@ -283,7 +331,13 @@ export class Journal {
     this.checkOpen();
     const names = await readdir(this.dir);
     const present = new Set(names);
+    const addName = (n: string): void => {
+      names.push(n);
+      present.add(n);
+    };
     const out: LoadResult = { uploads: [], renames: [], problems: [] };
+    const fromSpool = await this.loadSpool(out.problems);
+    for (const name of fromSpool) if (!present.has(name)) addName(name);
     const tmps = names.filter((n) => n.endsWith('.tmp'));
     for (const name of tmps) await unlinkIfExists(join(this.dir, name));
     // Interrupted remove(): finish it, or undo it when the record is still there.
@@ -332,6 +386,7 @@ export class Journal {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.queues.values()].map((q) => q.tail));
+    this.spool.close();
     await this.lock.release();
   }
 
@@ -363,7 +418,45 @@ export class Journal {
     return done;
   }
 
-  private async writeNow(rec: JournalRecord, durable: boolean): Promise<void> {
+  /**
+   * Turn what the spool holds from a previous process into ordinary files (data, then record),
+   * then delete the segments. Returns the names of the files written; problems get one line each.
+   */
+  private async loadSpool(problems: string[]): Promise<string[]> {
+    const { entries, problems: torn } = this.spool.load();
+    const names: string[] = [];
+    for (const line of torn) {
+      problems.push(line);
+      this.log.warn({ dir: this.dir }, `write-back journal: ${line}`);
+    }
+    let orphan = 0;
+    for (const { rec, data } of entries) {
+      const id = (rec as { id?: unknown }).id;
+      const stem = typeof id === 'string' && SAFE_ID.test(id) ? id : `spool-orphan-${orphan++}`;
+      await writeFile(this.dataPath(stem), data, { mode: 0o600 });
+      names.push(`${stem}.data`);
+      if (stem !== id) continue; // a data file with no usable record: set aside by load()
+      const tmp = join(this.dir, `${stem}.${randomBytes(4).toString('hex')}.tmp`);
+      await writeFile(tmp, `${JSON.stringify(rec)}\n`, { mode: 0o600 });
+      await rename(tmp, this.recordPath(stem));
+      names.push(`${stem}.json`);
+    }
+    this.spool.clear();
+    if (entries.length > 0) this.log.info({ dir: this.dir, versions: entries.length }, 'write-back journal: took the spooled versions of a previous run');
+    return names;
+  }
+
+  /** A spooled version becomes the two ordinary files (before setting it aside). */
+  private async unspool(id: string): Promise<void> {
+    const rec = this.spool.record(id);
+    if (!rec) return;
+    await writeFile(this.dataPath(id), this.spool.read(id), { mode: 0o600 });
+    await this.writeNow(rec, false, true);
+    this.spool.drop(id);
+  }
+
+  private async writeNow(rec: JournalRecord, durable: boolean, toFile = false): Promise<void> {
+    if (!toFile && rec.type === 'upload' && this.spool.has(rec.id)) return this.spool.rewrite(rec);
     const tmp = join(this.dir, `${rec.id}.${randomBytes(4).toString('hex')}.tmp`);
     try {
       const fh = await open(tmp, (await this.adoptSpare(tmp)) ? 'w' : 'wx', 0o600);

@@ -66,6 +66,7 @@ async function upload(sf: StagedFile, key: string, metadata: Record<string, stri
     baseKey: sf.baseKey,
     ...(base ? { base } : {}),
     dataPath: sf.path,
+    data: sf.bytes(),
     size: sf.size,
     dirty: base ? sf.dirty.spans() : [[0, sf.size]],
     present: sf.present.spans(),

@@ -24,10 +24,19 @@
  * each FUSE write then waits for the disk. The figures that had favoured it were taken while
  * MinIO's tmpfs had filled memory with its trash, when page-cache writes meant reclaim.)
  *
+ * Small new versions in memory: a version that starts empty (a created file, O_TRUNC) keeps its
+ * bytes in a Buffer instead of a data file while it stays within spool.MAX_VERSION_BYTES and the
+ * process-wide MEMORY_TOTAL; journaling it then writes record and bytes as one spool frame
+ * (journal.ts writeWithData), and once it is journaled and its last handle closed, the memory
+ * copy is dropped: the bytes are read back from the spool when needed. A version that grows past
+ * the limits moves to a data file ("spills") and carries on as any other. Creating no file per
+ * small version is what makes 1,000 small files in idle mode cheap (spool.ts says how much).
+ *
  * Locking: `mutex` serialises everything that touches the data file or the range sets (reads of
  * missing bytes, writes, truncates, clones, uploads). Callers take it; methods assume it is held.
  */
 import { copyFile, open, unlink, type FileHandle } from 'node:fs/promises';
+import { MAX_VERSION_BYTES } from './spool.js';
 import { Mutex } from '../util/mutex.js';
 import { writeAll } from '../util/write-all.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -35,6 +44,10 @@ import { RangeSet } from './range-set.js';
 import type { BaseVersion, PendingRecord, Span } from './types.js';
 import type { Journal } from './journal.js';
 import type { StreamingUpload } from './uploader.js';
+
+/** Bytes of all in-memory versions of this process at most (beyond: new data files). */
+const MEMORY_TOTAL = 64 * 1024 * 1024;
+let memoryInUse = 0;
 
 const FILL_ALIGN = 1024 * 1024;
 const FILL_CHUNK = 8 * 1024 * 1024;
@@ -66,6 +79,12 @@ export class StagedFile {
   /** A multipart upload in progress for this version (journaled so recovery can abort it). */
   uploadId: string | undefined;
   changedAt = Date.now();
+  /** The bytes are in memory (`mem`) or, once journaled, in the journal's spool: no data file. */
+  private memBacked = false;
+  /** In-memory bytes [0, size) (capacity may be larger; bytes past size are zeros). */
+  private mem: Buffer | undefined;
+  /** The bytes of this memory-backed version are the spool's (journaled via writeWithData). */
+  spooled = false;
 
   private constructor(private readonly journal: Journal, id: string, baseKey: string, base: BaseVersion | undefined, size: number, present: RangeSet, dirty: RangeSet, needsUpload: boolean) {
     this.id = id;
@@ -87,6 +106,11 @@ export class StagedFile {
    */
   static async create(journal: Journal, baseKey: string, base: BaseVersion | undefined, empty: boolean): Promise<StagedFile> {
     const id = journal.newId();
+    if (empty) {
+      const sf = new StagedFile(journal, id, baseKey, base, 0, new RangeSet(), new RangeSet(), true);
+      sf.memBacked = true;
+      return sf;
+    }
     await journal.adoptSpare(journal.dataPath(id)); // an existing inode if there is one (journal.ts)
     const fh = await open(journal.dataPath(id), 'w+', 0o600);
     const size = empty || !base ? 0 : base.size;
@@ -114,11 +138,68 @@ export class StagedFile {
 
   /** The open data file; reopened on demand after close() (pending versions do not hold descriptors). */
   private async file(): Promise<FileHandle> {
+    if (this.memBacked) await this.spill();
     if (this.fh) return this.fh;
     this.opening ??= open(this.path, 'r+').finally(() => (this.opening = undefined));
     const fh = await this.opening;
     this.fh ??= fh;
     return this.fh;
+  }
+
+  /** Memory-backed (no data file): journal it with writeWithData(record, bytes()). */
+  get inMemory(): boolean {
+    return this.memBacked;
+  }
+
+  /** The bytes of a memory-backed version; undefined when it has a data file. */
+  bytes(): Buffer | undefined {
+    if (!this.memBacked) return undefined;
+    if (this.spooled) return this.journal.readSpooled(this.id);
+    return this.mem ? this.mem.subarray(0, this.size) : Buffer.alloc(0);
+  }
+
+  /** Take the bytes back from the spool into memory (before the journal forgets this id but the file lives on). */
+  unspool(): void {
+    if (!this.memBacked || !this.spooled) return;
+    const b = this.journal.readSpooled(this.id);
+    this.setMem(b);
+    this.spooled = false;
+  }
+
+  private setMem(b: Buffer | undefined): void {
+    memoryInUse += (b?.length ?? 0) - (this.mem?.length ?? 0);
+    this.mem = b;
+  }
+
+  /** Room for [0, end) in memory; false: the version must go to a data file. */
+  private growMem(end: number): boolean {
+    const cap = this.mem?.length ?? 0;
+    if (end <= cap) return true;
+    if (end > MAX_VERSION_BYTES) return false;
+    const next = Math.min(MAX_VERSION_BYTES, Math.max(end, cap * 2, 16 * 1024));
+    if (memoryInUse + next - cap > MEMORY_TOTAL) return false;
+    const b = Buffer.alloc(next);
+    if (this.mem) this.mem.copy(b, 0, 0, this.size);
+    this.setMem(b);
+    return true;
+  }
+
+  /** Move a memory-backed version into a data file of its own (it outgrew memory). */
+  private async spill(): Promise<void> {
+    if (!this.memBacked) return;
+    if (this.spooled) throw new Error(`staged ${this.id}: a journaled version cannot change (detachFromJournal first)`);
+    await this.journal.adoptSpare(this.path);
+    const fh = await open(this.path, 'w+', 0o600);
+    try {
+      if (this.size > 0) await writeAll(fh, this.mem!.subarray(0, this.size), 0);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await unlink(this.path).catch(() => undefined);
+      throw e;
+    }
+    this.fh = fh;
+    this.memBacked = false;
+    this.setMem(undefined);
   }
 
   /** The record that describes this version. */
@@ -166,6 +247,7 @@ export class StagedFile {
   async read(store: ObjectStore, size: number, offset: number, signal?: AbortSignal): Promise<Buffer> {
     if (offset >= this.size || size === 0) return Buffer.alloc(0);
     const len = Math.min(size, this.size - offset);
+    if (this.memBacked) return Buffer.from(this.bytes()!.subarray(offset, offset + len));
     if (this.missing(offset, offset + len).length > 0) await this.fill(store, offset, offset + len, signal);
     const buf = Buffer.allocUnsafe(len);
     let done = 0;
@@ -180,8 +262,11 @@ export class StagedFile {
   }
 
   async write(data: Buffer, offset: number): Promise<number> {
-    await writeAll(await this.file(), data, offset);
     const end = offset + data.length;
+    if (this.memBacked && !this.spooled && this.growMem(end)) {
+      if (data.length > 0) data.copy(this.mem!, offset);
+    }
+    else await writeAll(await this.file(), data, offset);
     if (offset > this.size) this.markNew(this.size, offset); // the hole between is zeros
     this.present.add(offset, end);
     this.dirty.add(offset, end);
@@ -191,7 +276,9 @@ export class StagedFile {
   }
 
   async truncate(size: number): Promise<void> {
-    await (await this.file()).truncate(size);
+    if (this.memBacked && !this.spooled && this.growMem(size)) {
+      if (size < this.size) this.mem?.fill(0, size, Math.min(this.size, this.mem.length)); // bytes past size stay zeros
+    } else await (await this.file()).truncate(size);
     if (size < this.size) {
       this.present.truncate(size);
       this.dirty.truncate(size);
@@ -226,6 +313,15 @@ export class StagedFile {
   async detachFromJournal(empty = false): Promise<void> {
     if (!this.journaled) return;
     const newId = this.journal.newId();
+    if (this.memBacked) {
+      const b = empty ? undefined : this.bytes();
+      this.spooled = false;
+      this.setMem(b ? Buffer.from(b) : undefined); // a copy: the journaled bytes stay as recorded
+      this.supersedes.push(this.id);
+      this.id = newId;
+      this.journaled = false;
+      return;
+    }
     if (!empty) await copyFile(this.path, this.journal.dataPath(newId));
     const fh = await open(this.journal.dataPath(newId), empty ? 'w+' : 'r+', 0o600);
     await this.fh?.close().catch(() => undefined);
@@ -251,6 +347,7 @@ export class StagedFile {
 
   /** Close the data file, keeping it (it is journaled and must survive). */
   async close(): Promise<void> {
+    if (this.memBacked && this.spooled) this.setMem(undefined); // the spool has the bytes
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close().catch(() => undefined);
@@ -258,6 +355,10 @@ export class StagedFile {
 
   /** Close and delete the data file. */
   async discard(): Promise<void> {
+    if (this.memBacked) {
+      this.setMem(undefined);
+      return;
+    }
     await this.close();
     await unlink(this.path).catch(() => undefined);
   }

@@ -65,6 +65,8 @@ export interface UploadJob {
   base?: BaseVersion | undefined;
   /** The staged sparse file holding the new version's bytes at their offsets. */
   dataPath: string;
+  /** The version's bytes [0, size) in memory instead (a small version with no data file; see staged-file.ts). */
+  data?: Buffer | undefined;
   size: number;
   /** Bytes that differ from the base. */
   dirty: readonly Span[];
@@ -115,7 +117,7 @@ export async function runUpload(job: UploadJob): Promise<{ etag: string }> {
 
   if (plan.kind === 'put') {
     await ensurePresent(0, size, job.signal);
-    const { etag } = await store.put(key, await putBody(job.dataPath, size), {
+    const { etag } = await store.put(key, job.data ?? (await putBody(job.dataPath, size)), {
       metadata: job.metadata,
       ...optional(job.contentType, job.signal),
       ...job.conditions,
@@ -138,7 +140,8 @@ export async function runUpload(job: UploadJob): Promise<{ etag: string }> {
       return store.uploadPartCopy(key, uploadId, p.partNumber, { key: baseKey, range: { start: p.start, end: p.end - 1 }, ifMatch: base!.etag }, signal);
     }
     await ensurePresent(p.start, p.end, signal);
-    const done = await store.uploadPart(key, uploadId, p.partNumber, slice(job.dataPath, p.start, p.end - p.start), signal);
+    const body = job.data ? job.data.subarray(p.start, p.end) : slice(job.dataPath, p.start, p.end - p.start);
+    const done = await store.uploadPart(key, uploadId, p.partNumber, body, signal);
     progress(p.end - p.start);
     return done;
   };
