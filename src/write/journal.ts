@@ -423,12 +423,20 @@ export class Journal {
    * then delete the segments. Returns the names of the files written; problems get one line each.
    */
   private async loadSpool(problems: string[]): Promise<string[]> {
-    const { entries, problems: torn } = this.spool.load();
+    const { entries, problems: damage, damaged, torn } = this.spool.load();
     const names: string[] = [];
-    for (const line of torn) {
-      problems.push(line);
-      this.log.warn({ dir: this.dir }, `write-back journal: ${line}`);
+    if (damaged.length > 0) {
+      const parent = join(dirname(this.dir), 'recovered', basename(this.dir));
+      await mkdir(parent, { recursive: true, mode: 0o700 });
+      const stamp = new Date().toISOString().replace(/:/g, '-');
+      for (const p of damaged) await rename(p, join(parent, `${stamp}-spool-${basename(p)}`));
+      for (const line of damage) {
+        const l = `${line}; the segment is kept in ${parent}`;
+        problems.push(l);
+        this.log.warn({ dir: this.dir }, `write-back journal: ${l}`);
+      }
     }
+    for (const line of torn) this.log.info({ dir: this.dir }, `write-back journal: ${line}`);
     let orphan = 0;
     for (const { rec, data } of entries) {
       const id = (rec as { id?: unknown }).id;

@@ -18,8 +18,10 @@
  *
  * Meaning: read in segment order and offset order, a version frame makes its id live with that
  * record and those bytes (a later frame of the same id replaces it: a rewrite after a rename), a
- * drop frame ends it. A frame that is short or fails its CRC ends its segment: it is the tail an
- * interrupted append left (kill -9 inside writev), whose close() therefore never returned.
+ * drop frame ends it. A frame that runs past the end of the file is the tail of an append cut
+ * short by a crash (kill -9 inside writev: the kernel may stop between pages), whose close()
+ * therefore never returned: ignored, logged at info. A frame that is complete but fails its
+ * marker or CRC is damage: reported as a problem, and the rest of that segment is ignored.
  *
  * Space: each segment counts its live frames. Segments are deleted oldest first, and only while
  * the oldest has no live frame (so a drop is never deleted before the version it ends). When the
@@ -77,8 +79,12 @@ export interface SpoolEntry {
 export interface SpoolLoad {
   /** The live versions, oldest frame first; `rec` is unvalidated JSON (the journal checks it). */
   entries: SpoolEntry[];
-  /** One line per segment whose tail was torn or unreadable. */
+  /** One line per segment that holds a damaged frame (not just a torn tail): data may be lost. */
   problems: string[];
+  /** Those segments' paths (the caller keeps them somewhere before clear()). */
+  damaged: string[];
+  /** One line per segment whose last frame was cut short by a crash (nothing acknowledged is lost). */
+  torn: string[];
 }
 
 export class Spool {
@@ -111,7 +117,7 @@ export class Spool {
 
   /** Read every segment a previous process left. Does not change them. */
   load(): SpoolLoad {
-    const out: SpoolLoad = { entries: [], problems: [] };
+    const out: SpoolLoad = { entries: [], problems: [], torn: [], damaged: [] };
     const found = new Map<string, SpoolEntry>();
     for (const name of listDir(this.dir).sort()) {
       const m = /^([0-9a-f]{8})\.log$/.exec(name);
@@ -126,7 +132,11 @@ export class Spool {
         while (off < size) {
           const f = readFrame(fd, off, size);
           if (typeof f === 'string') {
-            out.problems.push(`${path}: ${f} at byte ${off} of ${size}; the rest of the segment is ignored (an append interrupted by a crash: its close() never returned)`);
+            if (f === TORN) out.torn.push(`${path}: the last frame ends past the end of the file (byte ${off} of ${size}): an append cut short by the crash, whose close() never returned; ignored`);
+            else {
+              out.problems.push(`${path}: ${f} at byte ${off} of ${size}; the rest of the segment is ignored`);
+              out.damaged.push(path);
+            }
             break;
           }
           if (f.kind === KIND_VERSION) {
@@ -149,11 +159,15 @@ export class Spool {
     return out;
   }
 
-  /** Delete every segment (after load() and the journal has the entries elsewhere). */
+  /** Delete every segment (after load() and the journal has the entries elsewhere; moved ones are fine). */
   clear(): void {
     for (const s of this.segments) {
       if (s.fd !== undefined) closeSync(s.fd);
-      unlinkSync(s.path);
+      try {
+        unlinkSync(s.path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
     this.segments.length = 0;
     this.live.clear();
@@ -293,6 +307,9 @@ function listDir(dir: string): string[] {
   }
 }
 
+/** readFrame's answer when the frame runs past the end of the file: the torn tail of a crash. */
+const TORN = 'a frame cut short';
+
 type Frame = { kind: number; header: unknown; data: Buffer; end: number };
 
 function readExact(fd: number, len: number, pos: number): Buffer | undefined {
@@ -307,17 +324,17 @@ function readExact(fd: number, len: number, pos: number): Buffer | undefined {
 
 /** The frame at `off`, or why there is none. */
 function readFrame(fd: number, off: number, size: number): Frame | string {
-  if (size - off < HEAD) return 'a short frame header';
+  if (size - off < HEAD) return TORN;
   const head = readExact(fd, HEAD, off);
-  if (!head) return 'a short frame header';
+  if (!head) return TORN;
   if (head.readUInt32LE(0) !== MAGIC) return 'no frame marker';
   const kind = head.readUInt8(4);
   const hl = head.readUInt32LE(8);
   const dl = head.readUInt32LE(12);
   if ((kind !== KIND_VERSION && kind !== KIND_DROP) || hl > 1024 * 1024 || dl > MAX_VERSION_BYTES) return 'a bad frame header';
-  if (off + HEAD + hl + dl > size) return 'a short frame';
+  if (off + HEAD + hl + dl > size) return TORN;
   const body = readExact(fd, hl + dl, off + HEAD);
-  if (!body) return 'a short frame';
+  if (!body) return TORN;
   if (crc32(body) !== head.readUInt32LE(16)) return 'a frame whose checksum does not match';
   let header: unknown;
   try {

@@ -8,7 +8,9 @@
  *       print "ready", then write records from 4 workers in a loop until killed with SIGKILL:
  *       each upload record starts as seq 0 ('open'), then its data file is written in full, then
  *       seqs 1..n follow (some fired without waiting, so writes queue up and coalesce); about
- *       half are removed at the end. Rename records are written durable. Every record carries
+ *       half are removed at the end. About 40% of the uploads are journaled whole instead
+ *       (writeWithData: record and bytes in the spool, seq 1), then rewritten with seqs 2..n.
+ *       Rename records are written durable. Every record carries
  *       metadata.check = recordCheck(...) so the parent can tell a complete record from any mix.
  */
 import { writeFile } from 'node:fs/promises';
@@ -69,11 +71,18 @@ if (mode === 'try-open') {
         continue;
       }
       const size = Math.floor(rand() * 65_536);
-      await journal.write(upload(id, 0, 0));
-      await writeFile(journal.dataPath(id), Buffer.alloc(size, dataByte(id)));
       const versions = 1 + Math.floor(rand() * 6);
       const pending: Promise<void>[] = [];
-      for (let seq = 1; seq <= versions; seq++) {
+      let first = 1;
+      if (rand() < 0.4) {
+        // a small version journaled whole (the spool), then rewritten (renames, metadata)
+        await journal.writeWithData(upload(id, 1, size), Buffer.alloc(size, dataByte(id)));
+        first = 2;
+      } else {
+        await journal.write(upload(id, 0, 0));
+        await writeFile(journal.dataPath(id), Buffer.alloc(size, dataByte(id)));
+      }
+      for (let seq = first; seq <= versions; seq++) {
         const p = journal.write(upload(id, seq, size));
         if (rand() < 0.5) await p;
         else pending.push(p);
