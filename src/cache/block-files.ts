@@ -42,9 +42,9 @@ export const keyDirOf = (root: string, keyHash: string): string => join(root, BL
 export const blockFileName = (etagHash: string, index: number, crc: number): string =>
   `${etagHash}-${index}-${crc.toString(16).padStart(8, '0')}`;
 
-/** CRC-32 (zlib's, native since Node 20.15; a table-driven fallback before that). */
-export const crc32: (data: Buffer) => number =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (data) => zlib.crc32(data) : tableCrc32(makeCrcTable());
+/** CRC-32 (zlib's, native since Node 20.15; a table-driven fallback before that); `value` continues a previous one. */
+export const crc32: (data: Buffer, value?: number) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (data, value = 0) => zlib.crc32(data, value) : tableCrc32(makeCrcTable());
 
 function makeCrcTable(): Uint32Array {
   const t = new Uint32Array(256);
@@ -56,9 +56,9 @@ function makeCrcTable(): Uint32Array {
   return t;
 }
 
-function tableCrc32(table: Uint32Array): (data: Buffer) => number {
-  return (data) => {
-    let c = 0xffffffff;
+function tableCrc32(table: Uint32Array): (data: Buffer, value?: number) => number {
+  return (data, value = 0) => {
+    let c = (value ^ 0xffffffff) >>> 0;
     for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
     return (c ^ 0xffffffff) >>> 0;
   };

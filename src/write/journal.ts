@@ -288,9 +288,9 @@ export class Journal {
     return this.spool.has(id);
   }
 
-  /** The bytes of a spooled version (synchronous: at most spool.MAX_VERSION_BYTES). */
-  readSpooled(id: string): Buffer {
-    return this.spool.read(id);
+  /** Bytes [start, end) of a spooled version, all by default (synchronous: at most spool.MAX_VERSION_BYTES). */
+  readSpooled(id: string, start?: number, end?: number): Buffer {
+    return this.spool.read(id, start, end);
   }
 
   /** Remove the record, then (unless keepData) its data file. Missing files are fine. */
@@ -426,9 +426,7 @@ export class Journal {
     const { entries, problems: damage, damaged, torn } = this.spool.load();
     const names: string[] = [];
     if (damaged.length > 0) {
-      const parent = join(dirname(this.dir), 'recovered', basename(this.dir));
-      await mkdir(parent, { recursive: true, mode: 0o700 });
-      const stamp = new Date().toISOString().replace(/:/g, '-');
+      const { parent, stamp } = await this.recoveredDir();
       for (const p of damaged) await rename(p, join(parent, `${stamp}-spool-${basename(p)}`));
       for (const line of damage) {
         const l = `${line}; the segment is kept in ${parent}`;
@@ -444,9 +442,7 @@ export class Journal {
       await writeFile(this.dataPath(stem), data, { mode: 0o600 });
       names.push(`${stem}.data`);
       if (stem !== id) continue; // a data file with no usable record: set aside by load()
-      const tmp = join(this.dir, `${stem}.${randomBytes(4).toString('hex')}.tmp`);
-      await writeFile(tmp, `${JSON.stringify(rec)}\n`, { mode: 0o600 });
-      await rename(tmp, this.recordPath(stem));
+      await this.writeNow(rec as JournalRecord, false, true); // unvalidated as yet: load() checks it like any record
       names.push(`${stem}.json`);
     }
     this.spool.clear();
@@ -503,10 +499,15 @@ export class Journal {
     return parsed.data;
   }
 
-  private async moveAside(stem: string, reason: string): Promise<string> {
+  /** `<dir>/../recovered/<basename(dir)>/` (created) and a time stamp for names in it. */
+  private async recoveredDir(): Promise<{ parent: string; stamp: string }> {
     const parent = join(dirname(this.dir), 'recovered', basename(this.dir));
     await mkdir(parent, { recursive: true, mode: 0o700 });
-    const stamp = new Date().toISOString().replace(/:/g, '-');
+    return { parent, stamp: new Date().toISOString().replace(/:/g, '-') };
+  }
+
+  private async moveAside(stem: string, reason: string): Promise<string> {
+    const { parent, stamp } = await this.recoveredDir();
     let dest = join(parent, `${stamp}-${stem}`);
     for (let n = 2; ; n++) {
       try {

@@ -55,7 +55,6 @@ const KIND_VERSION = 1;
 const KIND_DROP = 2;
 
 interface Segment {
-  n: number;
   path: string;
   fd: number | undefined;
   size: number;
@@ -105,11 +104,6 @@ export class Spool {
     return this.live.has(id);
   }
 
-  /** Live versions (for tests and status). */
-  get size(): number {
-    return this.live.size;
-  }
-
   /** Segment files present (for tests). */
   get segmentCount(): number {
     return this.segments.length;
@@ -122,9 +116,8 @@ export class Spool {
     for (const name of listDir(this.dir).sort()) {
       const m = /^([0-9a-f]{8})\.log$/.exec(name);
       if (!m) continue;
-      const n = parseInt(m[1]!, 16);
       const path = join(this.dir, name);
-      this.segments.push({ n, path, fd: undefined, size: 0, live: 0, sealed: true });
+      this.segments.push({ path, fd: undefined, size: 0, live: 0, sealed: true });
       const fd = openSync(path, 'r');
       try {
         const size = fstatSync(fd).size;
@@ -199,14 +192,16 @@ export class Spool {
     this.dead(l.seg);
   }
 
-  /** The bytes of a live version. */
-  read(id: string): Buffer {
+  /** Bytes [start, end) of a live version (default: all of them). */
+  read(id: string, start = 0, end?: number): Buffer {
     const l = this.live.get(id);
     if (!l) throw new Error(`spool: ${id} is not a live version`);
-    const buf = Buffer.allocUnsafe(l.len);
+    const hi = Math.min(end ?? l.len, l.len);
+    const len = Math.max(0, hi - start);
+    const buf = Buffer.allocUnsafe(len);
     const fd = this.fdOf(l.seg);
-    for (let done = 0; done < l.len; ) {
-      const k = readSync(fd, buf, done, l.len - done, l.dataOff + done);
+    for (let done = 0; done < len; ) {
+      const k = readSync(fd, buf, done, len - done, l.dataOff + start + done);
       if (k <= 0) throw new Error(`spool: ${l.seg.path} ends before the bytes of ${id}`);
       done += k;
     }
@@ -233,7 +228,7 @@ export class Spool {
     if (this.segments.length === 0) mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const n = this.nextN++;
     const path = join(this.dir, `${n.toString(16).padStart(8, '0')}.log`);
-    const seg: Segment = { n, path, fd: openSync(path, 'wx+', 0o600), size: 0, live: 0, sealed: false };
+    const seg: Segment = { path, fd: openSync(path, 'wx+', 0o600), size: 0, live: 0, sealed: false };
     this.segments.push(seg);
     return seg;
   }
@@ -252,7 +247,7 @@ export class Spool {
     head.writeUInt8(kind, 4);
     head.writeUInt32LE(h.length, 8);
     head.writeUInt32LE(d.length, 12);
-    head.writeUInt32LE(crc32(Buffer.concat([h, d])), 16);
+    head.writeUInt32LE(crc32(d, crc32(h)), 16);
     const total = HEAD + h.length + d.length;
     const fd = this.fdOf(seg);
     let done = 0;

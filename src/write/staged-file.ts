@@ -247,7 +247,10 @@ export class StagedFile {
   async read(store: ObjectStore, size: number, offset: number, signal?: AbortSignal): Promise<Buffer> {
     if (offset >= this.size || size === 0) return Buffer.alloc(0);
     const len = Math.min(size, this.size - offset);
-    if (this.memBacked) return Buffer.from(this.bytes()!.subarray(offset, offset + len));
+    if (this.memBacked) {
+      if (this.spooled) return this.journal.readSpooled(this.id, offset, offset + len);
+      return Buffer.from(this.mem!.subarray(offset, offset + len));
+    }
     if (this.missing(offset, offset + len).length > 0) await this.fill(store, offset, offset + len, signal);
     const buf = Buffer.allocUnsafe(len);
     let done = 0;

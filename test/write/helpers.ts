@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStoreError } from '../../src/errors/store-error.js';
@@ -19,6 +21,22 @@ export const MiB = 1024 * 1024;
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'objfs-upload-'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A maker of fresh journal directories `<root>/write/store1` (so recovered/ lands in
+ * `<root>/write/recovered/store1`); every root is removed after the calling file's tests.
+ */
+export function journalDirs(prefix: string): () => string {
+  const roots: string[] = [];
+  after(() => {
+    for (const r of roots) rmSync(r, { recursive: true, force: true });
+  });
+  return () => {
+    const root = mkdtempSync(join(tmpdir(), prefix));
+    roots.push(root);
+    return join(root, 'write', 'store1');
+  };
 }
 
 /** `n` pseudo-random bytes from `seed` (fast: 4 bytes per draw). */

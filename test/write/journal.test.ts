@@ -7,29 +7,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DirLockedError } from '../../src/cache/dir-lock.js';
 import { Journal, JournalLockedError } from '../../src/write/journal.js';
 import type { PendingRecord, RenameRecord } from '../../src/write/types.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { mulberry32 } from '../../src/util/prng.js';
 import { dataByte, recordCheck } from './journal-helpers.js';
+import { journalDirs } from './helpers.js';
 
-const roots: string[] = [];
-after(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-/** A fresh journal directory `<root>/write/store1` (so recovered/ lands in `<root>/write/recovered/store1`). */
-function newDir(): string {
-  const root = mkdtempSync(join(tmpdir(), 'objfs-journal-'));
-  roots.push(root);
-  return join(root, 'write', 'store1');
-}
+const newDir = journalDirs('objfs-journal-');
 const log = silentLogger();
 const CHILD = fileURLToPath(new URL('./journal-crash-child.js', import.meta.url));
 

@@ -8,24 +8,16 @@
  * (The SIGKILL test in journal.test.ts journals 40% of its uploads this way.)
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Journal } from '../../src/write/journal.js';
 import { MAX_VERSION_BYTES, Spool } from '../../src/write/spool.js';
 import type { PendingRecord } from '../../src/write/types.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { journalDirs } from './helpers.js';
 
-const roots: string[] = [];
-after(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
-function newDir(): string {
-  const root = mkdtempSync(join(tmpdir(), 'objfs-spool-'));
-  roots.push(root);
-  return join(root, 'write', 'store1');
-}
+const newDir = journalDirs('objfs-spool-');
 const log = silentLogger();
 
 function rec(id: string, size: number, over: Partial<PendingRecord> = {}): PendingRecord {
@@ -36,6 +28,21 @@ function rec(id: string, size: number, over: Partial<PendingRecord> = {}): Pendi
 }
 const bytes = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255));
 const segments = (dir: string): string[] => (existsSync(join(dir, 'spool')) ? readdirSync(join(dir, 'spool')).filter((n) => n.endsWith('.log')) : []);
+
+/** A journal in a new directory holding versions of these sizes in its spool (bytes(size, seed i)), closed. */
+async function spooled(sizes: number[]): Promise<{ dir: string; ids: string[]; segment: string }> {
+  const dir = newDir();
+  const j = await Journal.open(dir, log);
+  await j.load();
+  const ids: string[] = [];
+  for (const [i, size] of sizes.entries()) {
+    const id = j.newId();
+    await j.writeWithData(rec(id, size), bytes(size, i));
+    ids.push(id);
+  }
+  await j.close();
+  return { dir, ids, segment: join(dir, 'spool', segments(dir)[0]!) };
+}
 
 describe('journal spool', () => {
   test('writeWithData: no per-version files; after a restart load() gives ordinary records with their bytes and the segments are gone', async () => {
@@ -50,6 +57,7 @@ describe('journal spool', () => {
     await j.writeWithData(rec(e, 0), Buffer.alloc(0));
     assert.ok(j.isSpooled(a) && j.isSpooled(b) && j.isSpooled(e));
     assert.ok(j.readSpooled(b).equals(bytes(70_000, 2)));
+    assert.ok(j.readSpooled(b, 65_000, 80_000).equals(bytes(70_000, 2).subarray(65_000)), 'a range, cut at the end');
     assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.json') || n.endsWith('.data')), []);
     assert.equal(segments(dir).length, 1);
     await j.close(); // like a crash: nothing is cleaned up at close
@@ -107,36 +115,20 @@ describe('journal spool', () => {
   });
 
   test('a torn last frame (a crash inside the append) is ignored without a problem; the frames before it load', async () => {
-    const dir = newDir();
-    const j = await Journal.open(dir, log);
-    await j.load();
-    const a = j.newId();
-    const b = j.newId();
-    await j.writeWithData(rec(a, 1000), bytes(1000, 6));
-    await j.writeWithData(rec(b, 9000), bytes(9000, 7));
-    await j.close();
-    const seg = join(dir, 'spool', segments(dir)[0]!);
+    const { dir, ids: [a], segment: seg } = await spooled([1000, 9000]);
     truncateSync(seg, statSync(seg).size - 4096); // the kernel stopped the writev between pages
 
     const j2 = await Journal.open(dir, log);
     const got = await j2.load();
     assert.deepEqual(got.problems, []);
     assert.deepEqual(got.uploads.map((u) => u.id), [a]);
-    assert.ok(readFileSync(j2.dataPath(a)).equals(bytes(1000, 6)));
+    assert.ok(readFileSync(j2.dataPath(a!)).equals(bytes(1000, 0)));
     assert.deepEqual(segments(dir), []);
     await j2.close();
   });
 
   test('a damaged frame is a problem: the frames before it load, the segment is kept in recovered/', async () => {
-    const dir = newDir();
-    const j = await Journal.open(dir, log);
-    await j.load();
-    const a = j.newId();
-    const b = j.newId();
-    await j.writeWithData(rec(a, 1000), bytes(1000, 8));
-    await j.writeWithData(rec(b, 1000), bytes(1000, 9));
-    await j.close();
-    const seg = join(dir, 'spool', segments(dir)[0]!);
+    const { dir, ids: [a], segment: seg } = await spooled([1000, 1000]);
     const raw = readFileSync(seg);
     raw[raw.length - 10] = raw[raw.length - 10]! ^ 0xff; // a byte of b's data
     writeFileSync(seg, raw);
