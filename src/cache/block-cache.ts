@@ -242,6 +242,21 @@ export class BlockCache {
 
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * Whether every block covering bytes [start, end) of this version is on disk now (a read of
+   * them costs a local read, not a request). Synchronous and side-effect free: no LRU touch, no
+   * counters. The answer can be stale a moment later (eviction); a read then simply misses.
+   */
+  hasRange(key: string, etag: string, start: number, end: number): boolean {
+    if (this.closed || end <= start) return false;
+    const kh = hashKey(key);
+    const eh = hashEtag(etag);
+    for (let i = Math.floor(start / this.blockSize); i * this.blockSize < end; i++) {
+      if (this.index.lookup(kh, eh, i)?.state !== 'ready') return false;
+    }
+    return true;
+  }
+
   /** The whole block if it is cached under this ETag (verified), else undefined. */
   get(key: string, etag: string, index: number): Promise<Buffer | undefined> {
     return this.read(key, etag, index, 0, undefined);

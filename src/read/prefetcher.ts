@@ -29,7 +29,10 @@
  *   window is left ahead, so each issue is at least half a window, split into parts of
  *   ≤ partSize fetched in parallel (boundaries rounded to `alignment`, e.g. the block size of the
  *   cache `fetch` reads through). Each time the reader consumes a whole window the window
- *   doubles, up to min(maxWindow, budget.max / 2).
+ *   doubles, up to min(maxWindow, budget.max / 2). A part whose bytes are all local already
+ *   (`isLocal`: in the disk cache) is skipped, not fetched: read-ahead hides network latency,
+ *   and copying cached blocks into memory ahead of time only costs CPU, most of all when the
+ *   kernel re-reads just the holes of its page cache.
  *
  * Memory (back-pressure): every byte held (in flight or buffered, not yet consumed) is reserved
  * from the budget first. Read-ahead only uses `tryReserve` (it never waits, and fails while
@@ -116,6 +119,7 @@ function abortedError(message: string, cause?: unknown): StoreError {
 export class Prefetcher {
   readonly size: number;
   private readonly fetchRange: FetchRange;
+  private readonly isLocal: ((start: number, end: number) => boolean) | undefined;
   private readonly budget: MemoryBudget;
   private readonly initialWindow: number;
   private readonly windowCap: number;
@@ -157,12 +161,14 @@ export class Prefetcher {
     failedFetches: 0,
     borrowedBytes: 0,
     resets: 0,
+    localSkippedBytes: 0,
   };
 
   constructor(opts: PrefetcherOptions) {
     if (!Number.isSafeInteger(opts.size) || opts.size < 0) throw new RangeError(`Prefetcher: size must be a non-negative integer, got ${opts.size}`);
     this.size = opts.size;
     this.fetchRange = opts.fetch;
+    this.isLocal = opts.isLocal;
     this.budget = opts.budget;
     this.initialWindow = positiveInt('initialWindow', opts.initialWindow, 1 * MiB);
     const maxWindow = positiveInt('maxWindow', opts.maxWindow, 64 * MiB);
@@ -329,6 +335,11 @@ export class Prefetcher {
       }
       const gapEnd = Math.min(target, p ? p.start : target);
       for (const [s, e] of this.pieces(cur, gapEnd, this.alignment)) {
+        if (this.isLocal?.(s, e)) {
+          this.counters.localSkippedBytes += e - s;
+          this.requestedEnd = e; // a read of these bytes is a demand part served from disk
+          continue;
+        }
         if (!this.reserve(e - s)) {
           this.window = Math.max(this.initialWindow, Math.floor(this.window / 2));
           this.growAt = this.pos + this.window;

@@ -28,6 +28,13 @@ export interface PrefetcherOptions {
    * block size of the cache `fetch` reads through, so two parts never both fetch one block.
    */
   alignment?: number;
+  /**
+   * True when all bytes [start, end) are already local (in the disk cache `fetch` reads
+   * through). Read-ahead skips such ranges: fetching them early only copies disk to memory, and
+   * the kernel may already hold most of them (a re-read of a file whose page cache was partly
+   * reclaimed asks only for the holes). Default: nothing is local.
+   */
+  isLocal?: (start: number, end: number) => boolean;
   /** Under memory pressure, read-ahead of a handle idle this long is given back (default 1000 ms). */
   idleReclaimMs?: number;
   /** Clock in ms (tests); default performance.now. */
@@ -55,6 +62,8 @@ export interface PrefetchStats {
   mode: AccessMode;
   /** Times the stream was reset (backward seek, big jump). */
   resets: number;
+  /** Read-ahead bytes not fetched because they were already local (isLocal). */
+  localSkippedBytes: number;
 }
 
 /**

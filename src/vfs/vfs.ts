@@ -823,6 +823,7 @@ export class Vfs {
       alignment: cache?.blockSize ?? 1,
       log: this.log,
       fetch: (start, end, signal) => readThrough({ cache, store: this.store, key: n.path, etag, size, start, end, signal }),
+      ...(cache && etag ? { isLocal: (start: number, end: number) => cache.hasRange(n.path, etag, start, end) } : {}),
     });
     return h.reader;
   }

@@ -28,6 +28,24 @@ describe('BlockCache', () => {
     return { cache, dir: t.dir };
   }
 
+  test('hasRange: true only when every block of the range is on disk under that ETag; no hit/miss counted', async () => {
+    const { cache } = await fresh();
+    assert.equal(await cache.put('a', 'e1', 0, blockData('a', 0, BS)), true);
+    assert.equal(await cache.put('a', 'e1', 1, blockData('a', 1, BS)), true);
+    assert.equal(cache.hasRange('a', 'e1', 0, 2 * BS), true);
+    assert.equal(cache.hasRange('a', 'e1', BS - 1, BS + 1), true);
+    assert.equal(cache.hasRange('a', 'e1', 0, 2 * BS + 1), false, 'block 2 is missing');
+    assert.equal(cache.hasRange('a', 'e2', 0, BS), false, 'another ETag');
+    assert.equal(cache.hasRange('b', 'e1', 0, BS), false);
+    assert.equal(cache.hasRange('a', 'e1', 5, 5), false, 'empty range');
+    const pending = cache.put('a', 'e1', 2, blockData('a', 2, BS));
+    assert.equal(cache.hasRange('a', 'e1', 2 * BS, 3 * BS), false, 'a block still being written is not local yet');
+    assert.equal(await pending, true);
+    assert.equal(cache.hasRange('a', 'e1', 0, 3 * BS), true);
+    const s = cache.stats();
+    assert.equal(s.hits + s.misses, 0);
+  });
+
   test('put then get returns the same bytes; a missing block is a miss', async () => {
     const { cache, dir } = await fresh();
     const data = blockData('a', 0, BS);

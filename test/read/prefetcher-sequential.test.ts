@@ -172,4 +172,26 @@ describe('prefetcher: sequential reads', () => {
     assert.equal(pf.stats().mode, 'random');
     pf.close();
   });
+  it('read-ahead skips ranges that are already local (isLocal); reads of them are served on demand, bytes exact', async () => {
+    const obj = new FakeObject(48 * MiB, 11);
+    const budget = new CheckedBudget(256 * MiB);
+    // MiB 8..31 are "in the disk cache": read-ahead must not fetch them early
+    const local = (s: number, e: number): boolean => s >= 8 * MiB && e <= 32 * MiB;
+    const pf = new Prefetcher({ size: obj.size, fetch: obj.fetch, budget, alignment: 1 * MiB, isLocal: local });
+    const readSize = 128 * KiB;
+    for (let off = 0; off < obj.size; off += readSize) {
+      assert.ok((await pf.read(off, readSize)).equals(obj.expected(off, off + readSize)), `bytes at ${off}`);
+    }
+    const inLocal = obj.calls.filter((c) => c.start >= 8 * MiB && c.end < 32 * MiB);
+    assert.ok(inLocal.length > 0, 'the local bytes are still read (on demand)');
+    assert.ok(inLocal.every((c) => c.end - c.start + 1 <= readSize), `local bytes fetched ahead: ${JSON.stringify(inLocal.filter((c) => c.end - c.start + 1 > readSize))}`);
+    const st = pf.stats();
+    assert.ok(st.localSkippedBytes >= 16 * MiB, `skipped ${st.localSkippedBytes}`);
+    assert.equal(st.mode, 'sequential');
+    assert.ok(obj.calls.some((c) => c.start >= 32 * MiB && c.end - c.start + 1 > readSize), 'read-ahead resumes after the local range');
+    assertNoOverlap(obj.calls);
+    pf.close();
+    assert.equal(budget.used, 0);
+    assert.equal(budget.violations, 0);
+  });
 });
