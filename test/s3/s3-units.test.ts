@@ -206,3 +206,51 @@ test('openStore: s3://bucket[/prefix] with options; malformed URLs are one-line 
     );
   }
 });
+
+test('buildClient: one cached middleware chain, and each call still gets its own abort signal and requestTimeout', async () => {
+  const { createServer } = await import('node:http');
+  const { buildClient } = await import('../../src/store/s3/s3-config.js');
+  const { HeadObjectCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
+  // answers every request after `delayMs`, with headers only
+  let delayMs = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => res.writeHead(200, { ETag: '"e"', 'Content-Length': '0' }).end(), delayMs));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const cfg = resolveConfig({
+    bucket: 'b',
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 's' },
+    requestTimeoutMs: 300,
+    env: {},
+  });
+  const built = buildClient(cfg);
+  try {
+    const signal = new AbortController().signal;
+    const head = () => built.client.send(new HeadObjectCommand({ Bucket: 'b', Key: 'k' }), { abortSignal: signal });
+    await head();
+    await head();
+    const handlers = (built.client as unknown as { handlers?: WeakMap<object, unknown> }).handlers;
+    assert.ok(handlers?.has(HeadObjectCommand), 'the middleware chain of HeadObject is cached across calls with options');
+    delayMs = 800;
+    // past the 300 ms time-to-headers limit: a call with the default times out...
+    await assert.rejects(head(), (e: Error) => /timeout/i.test(`${e.name} ${e.message}`), 'the client requestTimeout applies');
+    // ...and a call with requestTimeout 0 (an upload) does not: its own options reached the handler
+    const out = await built.client.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: Buffer.from('x') }), { abortSignal: signal, requestTimeout: 0 });
+    assert.equal(out.ETag, '"e"');
+    // an abort reaches the request in flight
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const p = built.client.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: Buffer.from('x') }), { abortSignal: ac.signal, requestTimeout: 0 });
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(p, (e: Error) => /abort/i.test(`${e.name} ${e.message}`));
+    assert.ok(Date.now() - t0 < 700, `the abort ended the request at once (${Date.now() - t0} ms)`);
+  } finally {
+    built.destroy();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
