@@ -148,6 +148,13 @@ export interface ObjectStore {
   ): Promise<{ etag: string }>;
   abortMultipart(key: string, uploadId: string, signal?: AbortSignal): Promise<void>;
 
+  /**
+   * Optional hint: files are being written, uploads will follow. A store that sets something up
+   * for uploads (S3: its upload worker thread) does it now, so the first upload does not wait
+   * for it. Never throws; cheap to call again.
+   */
+  prepareWrites?(): void;
+
   /** Release connections, timers. Idempotent. */
   close(): Promise<void>;
 }

@@ -95,6 +95,7 @@ export class WritePath {
     if (n.data) return n.data;
     let p = this.creating.get(n);
     if (!p) {
+      this.o.store.prepareWrites?.();
       const base = !n.local && n.etag !== undefined ? { etag: n.etag, size: n.attr.size } : undefined;
       p = StagedFile.create(this.o.journal, n.path, base, empty || n.local);
       this.creating.set(n, p);

@@ -36,6 +36,21 @@ describe('S3Store on MinIO: escaping, prefixes, copies, multipart details', mini
     await minio?.stop();
   });
 
+  test('prepareWrites starts the upload worker ahead of the first put, once; puts work after it', async () => {
+    const { readdirSync } = await import('node:fs');
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const store = make({ offloadPuts: true });
+    const before = threads();
+    store.prepareWrites();
+    const started = threads();
+    assert.ok(started > before, `a worker thread was started (${before} -> ${started} threads)`);
+    store.prepareWrites();
+    assert.equal(threads(), started, 'a second hint starts nothing');
+    const { etag } = await store.put('warm/a', Buffer.from('after the hint'));
+    assert.ok(etag.length > 0);
+    assert.equal((await store.get('warm/a')).body.toString(), 'after the hint');
+  });
+
   test('keys with characters that need escaping survive put, get, copy and list', async () => {
     const store = make({ prefix: 'esc a+b%/' });
     const keys = ['w/a b+c%25', 'w/ctl\x01\x1f\x7f', 'w/q?x#y&z=1;', 'w/back\\slash', 'w/tab\there', "w/~!*'()[]{}$@^`|\"<>", 'w/cr\r\nlf', 'w/ ', 'w/\u00fc\u{1f600}'];

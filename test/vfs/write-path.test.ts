@@ -40,6 +40,23 @@ function pattern(size: number, seed: number): Buffer {
 }
 
 describe('write path: lazy staging and part reuse', () => {
+  it('tells the store that writes are coming (prepareWrites) when it stages a file, not on reads', async () => {
+    let hints = 0;
+    const store: ObjectStore = new MemoryStore();
+    store.prepareWrites = () => void hints++;
+    await withDriver({ store }, async (d, s) => {
+      await s.put('r', Buffer.from('read me'));
+      const r = await d.open('/r', 'r');
+      assert.equal((await r.pread(7, 0)).toString(), 'read me');
+      await r.close();
+      assert.equal(hints, 0, 'reading stages nothing');
+      const w = await d.open('/new', 'w');
+      await w.pwrite(Buffer.from('x'), 0);
+      await w.close();
+      assert.ok(hints >= 1, 'creating a file told the store');
+    });
+  });
+
   it('editing 1 MiB inside a 64 MiB object downloads and uploads a few MiB, and the result is exact', async () => {
     const faulty = new FaultyStore(new MemoryStore());
     await withDriver({ store: faulty }, async (d) => {

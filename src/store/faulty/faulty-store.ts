@@ -280,6 +280,10 @@ export class FaultyStore implements ObjectStore {
   }
 
   /** Release pending hangs (they fail with Aborted), then close the wrapped store. */
+  prepareWrites(): void {
+    this.inner.prepareWrites?.();
+  }
+
   async close(): Promise<void> {
     for (const release of [...this.hangs]) release(new StoreError('Aborted', 'store closed while the call hung'));
     this.hangs.clear();

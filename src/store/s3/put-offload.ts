@@ -13,7 +13,8 @@
  * signal aborts the worker's request. Retry events reach `onRetry` of the main thread's options.
  *
  * Ownership: one PutOffload per S3Store, used on the JS thread that created it. The worker is
- * started on the first put() (a mount that only reads never starts it) and unref'd, so it never
+ * started by prepare() (S3Store.prepareWrites: the mount stages its first file for writing) or
+ * else the first put() (a mount that only reads never starts it), and unref'd, so it never
  * keeps the process alive; close() terminates it and fails the puts still in flight.
  */
 import { Worker } from 'node:worker_threads';
@@ -80,6 +81,11 @@ export class PutOffload {
       const copy = new Uint8Array(body); // exactly the body's bytes (a Buffer may view a larger pool), moved, not cloned
       w.postMessage({ t: 'put', id, key, body: copy, opts: rest } satisfies PutRequest, [copy.buffer]);
     });
+  }
+
+  /** Start the worker now (it loads the SDK, ~0.1-0.3 s), so the first put does not wait for it. */
+  prepare(): void {
+    if (!this.closed) this.start();
   }
 
   async close(): Promise<void> {

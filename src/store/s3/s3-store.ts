@@ -370,6 +370,11 @@ export class S3Store implements ObjectStore {
     return mp.abortMultipart(this.ctx(), key, uploadId, signal);
   }
 
+  /** ObjectStore.prepareWrites: start the upload worker (if small puts are offloaded). */
+  prepareWrites(): void {
+    if (!this.#closed) this.#offload?.prepare();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
