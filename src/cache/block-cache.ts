@@ -4,30 +4,43 @@
  * files or inodes (it never imports src/vfs); cached-reader.ts reads objects through it.
  *
  * Design
- * - The in-memory index (block-index.ts) is the source of truth; the disk only mirrors it (layout
- *   in block-files.ts). It holds ready blocks in LRU order and blocks being written, so a second
- *   put of the same block joins the first and a get of it misses.
+ * - Blocks are looked up, read and verified one by one, but stored in *runs*: up to
+ *   MAX_RUN_BLOCKS consecutive blocks of one version put together (putRun: the blocks of one GET)
+ *   are written as one file (layout in block-files.ts), and a block is read at its offset in its
+ *   run's file. One file per run instead of per block: a cold sequential read spent about a
+ *   quarter of its CPU creating, renaming and unlinking one file per 1 MiB block. The run is the
+ *   unit of writing, LRU order (a read of any of its blocks touches it), eviction and deletion;
+ *   its blocks enter and leave the index together, so an indexed block's file is always whole.
+ *   A run takes at most a quarter of the cache (maxRunBlocks; longer puts are split), so
+ *   eviction stays fine-grained in a small cache.
+ * - The in-memory index (block-index.ts) is the source of truth; the disk only mirrors it. It
+ *   holds ready runs in LRU order and runs being written, so a put of a block that is being
+ *   written or is ready joins or skips it and a get of it misses. A putRun writes only the blocks
+ *   not indexed yet: it is split into the sub-runs of missing blocks, each its own file.
  * - Validation by ETag: blocks are stored and found under their ETag, so a get never returns a
  *   block of another version. A get or put for (key, E) takes E as the key's current version and
- *   drops the key's blocks of every other ETag, except blocks of a pinned (key, ETag) (an open
+ *   drops the key's runs of every other ETag, except runs of a pinned (key, ETag) (an open
  *   file reading its version): those go when it is unpinned, and a get of such a pinned older
- *   ETag does not change the current one. invalidate(key) drops every block of the key.
- * - Atomic files: a block is written to tmp/ and renamed into place, and each file name carries
- *   the CRC-32 of its bytes, checked on every whole-block read and on the first read of a block
- *   found at open (see read()). A reader therefore gets the whole block or a miss, never a
- *   partial or stale one. open() deletes tmp/ and anything under blocks/ that is
- *   not a complete block, and rebuilds the index (LRU order from file mtimes). It refuses a
- *   non-empty directory that is not a cache (no control file), so it never deletes foreign data.
- * - Size limit: `used` counts every byte the cache may have on disk: ready blocks, reservations
+ *   ETag does not change the current one. invalidate(key) drops every run of the key.
+ * - Atomic files: a run is written to tmp/ and renamed into place, and each file name carries
+ *   the CRC-32 of each of its blocks, checked on every whole-block read and on the first read of
+ *   a block found at open (see read()). A reader therefore gets the whole block or a miss, never a
+ *   partial or stale one. A block that fails its check (or cannot be read) drops its whole run:
+ *   the damage comes from a power loss or a failing disk, which rarely spares the rest of the
+ *   file, and the index never holds part of a run. open() deletes tmp/ and anything under
+ *   blocks/ that is not a complete run, and rebuilds the index (LRU order from file mtimes). It
+ *   refuses a non-empty directory that is not a cache (no control file), so it never deletes
+ *   foreign data.
+ * - Size limit: `used` counts every byte the cache may have on disk: ready runs, reservations
  *   of writes in progress (temp files are never larger), and files whose unlink has not finished
- *   yet. A put reserves its bytes synchronously, before its first await, and never writes unless
- *   the reservation fits: used <= maxBytes holds at every moment, and so does the sum of the file
- *   sizes under blocks/ and tmp/. When the free space is short, the put claims least recently used
- *   unpinned blocks as victims (removed from the index at once, so no one else reads or claims
- *   them), waits for their unlinks, and only then writes: their bytes pass to the put instead of
- *   going back to the pool, so a concurrent put cannot take them in between. When the space is
- *   only held by deletions in progress (dropped versions, invalidations), a put waits for them
- *   (a few times at most) instead of giving up.
+ *   yet. A put reserves the run's whole size synchronously, before its first await, and never
+ *   writes unless the reservation fits: used <= maxBytes holds at every moment, and so does the
+ *   sum of the file sizes under blocks/ and tmp/. When the free space is short, the put claims
+ *   least recently used unpinned runs as victims (removed from the index at once, so no one else
+ *   reads or claims them), waits for their unlinks, and only then writes: their bytes pass to the
+ *   put instead of going back to the pool, so a concurrent put cannot take them in between. When
+ *   the space is only held by deletions in progress (dropped versions, invalidations), a put
+ *   waits for them (a few times at most) instead of giving up.
  * - Failures never throw: a put that cannot make space (everything pinned, block larger than the
  *   cache) returns false and logs "cache too small" at most once a minute; a write that fails
  *   (ENOSPC, EDQUOT, EIO, ...) removes its temp file, returns false, counts writeFailures and
@@ -41,14 +54,14 @@
  *   belongs to the instance; calls come from the one JS thread and interleave only at awaits.
  * - Every decision that touches accounting or the index (reserve, pick victims, drop, commit) is
  *   made in one synchronous stretch; awaits happen only around file I/O, on state that the
- *   stretch before it made private to the caller (a "writing" block, claimed victims).
- * - A block id is never written while an unlink of the same id is pending (`deleting`), so a
- *   late unlink cannot remove a newer file.
+ *   stretch before it made private to the caller (a "writing" run, claimed victims).
+ * - A run file is never written while an unlink of the same file (run id) is pending
+ *   (`deleting`), so a late unlink cannot remove a newer file.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
-import { writeAll } from '../util/write-all.js';
+import { mkdir, open, readFile, readdir, rename, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { writevAll } from '../util/write-all.js';
 import { readRange } from '../util/read-range.js';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -56,31 +69,39 @@ import {
   BLOCKS_DIR,
   CACHE_FORMAT,
   CONTROL_FILE,
+  MAX_RUN_BLOCKS,
   TMP_DIR,
-  blockFileName,
   crc32,
   errCode,
   hashEtag,
   hashKey,
   keyDirOf,
   removePath,
-  scanBlocks,
+  runFileName,
+  scanRuns,
   unlinkIfExists,
 } from './block-files.js';
-import { BlockIndex, RateLimit, newBlock, type Block, type KeyState } from './block-index.js';
+import { BlockIndex, RateLimit, newRun, type KeyState, type Run } from './block-index.js';
 import { DirLock } from './dir-lock.js';
 
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 const WARN_INTERVAL_MS = 60_000;
 /**
  * O_DIRECT needs lengths (and memory) aligned to the logical block size; 4 KiB covers every disk.
- * Smaller blocks (small objects) are written buffered: a direct write waits for the disk, which
- * only pays for large writes (128 KiB direct writes were slower than buffered ones here).
+ * Runs of smaller blocks (small objects) are written buffered: a direct write waits for the
+ * disk, which only pays for large writes (128 KiB direct writes were slower than buffered ones
+ * here).
  */
 const DIRECT_ALIGN = 4096;
 const DIRECT_MIN = 512 * 1024;
-/** Aligned buffers for O_DIRECT block writes (of blockSize each): writes in parallel at most. */
+/** Aligned buffers for O_DIRECT writes (of blockSize each), shared by all runs being written. */
 const WRITE_BUFFERS = 8;
+/**
+ * Most aligned buffers one run takes: a longer run is written through them in turns, so up to
+ * WRITE_BUFFERS / DIRECT_RUN_BUFFERS runs are written direct at once (about the 4 threads of
+ * libuv's pool that do the writes) instead of the first one taking every buffer.
+ */
+const DIRECT_RUN_BUFFERS = 2;
 /** How many times a put waits for pending deletions to free space before giving up. */
 const MAX_SPACE_WAITS = 4;
 
@@ -94,9 +115,9 @@ export interface BlockCacheOptions {
   /** Clock for the once-a-minute warnings (tests). */
   now?: () => number;
   /**
-   * Page-aligned memory (the native addon's alignedBuffer). With it, blocks of whole 4 KiB pages
-   * are copied into one of WRITE_BUFFERS aligned buffers and written with O_DIRECT; without it
-   * every block is written through the page cache.
+   * Page-aligned memory (the native addon's alignedBuffer). With it, runs of whole 4 KiB pages
+   * are copied into aligned buffers (at most WRITE_BUFFERS in all) and written with O_DIRECT;
+   * without it every run is written through the page cache.
    */
   alignedAlloc?: (size: number) => Buffer;
 }
@@ -106,10 +127,14 @@ export interface BlockCacheStats {
   bytes: number;
   /** Complete blocks in the cache. */
   blocks: number;
+  /** Run files in the cache (each holds 1..MAX_RUN_BLOCKS of the complete blocks). */
+  runs: number;
   maxBytes: number;
   hits: number;
   misses: number;
+  /** Blocks evicted (a run's blocks all count when it is evicted). */
   evictions: number;
+  /** Blocks not cached because the write of their run failed or lost its space. */
   writeFailures: number;
   /** Blocks written with O_DIRECT (see BlockCacheOptions.alignedAlloc). */
   directWrites: number;
@@ -128,17 +153,19 @@ export class BlockCache {
   readonly blockSize: number;
   private readonly alignedAlloc: ((size: number) => Buffer) | undefined;
   readonly maxBytes: number;
+  /** Most blocks in one run: MAX_RUN_BLOCKS, or fewer so that a run is at most 1/4 of the cache. */
+  private readonly maxRunBlocks: number;
   private readonly log: Logger;
   private readonly lock: DirLock;
   private readonly tmpPrefix = randomBytes(4).toString('hex');
   private tmpSeq = 0;
 
   private readonly index: BlockIndex;
-  /** Unlinks in progress, by block id. */
+  /** Unlinks in progress, by run id (the file). */
   private readonly deleting = new Map<string, Promise<boolean>>();
   /** Writes and unlinks in progress (settle, close). */
   private readonly inflight = new Set<Promise<unknown>>();
-  /** Bytes on disk or reserved: ready blocks, writes in progress, unlinks in progress. */
+  /** Bytes on disk or reserved: ready runs, writes in progress, unlinks in progress. */
   private used = 0;
   /** Bytes in `used` whose unlink is in progress and that go back to the pool when it ends. */
   private releasing = 0;
@@ -149,7 +176,7 @@ export class BlockCache {
   private misses = 0;
   private evictions = 0;
   private writeFailures = 0;
-  /** O_DIRECT block writes: done, and off for this cache (the file system refused O_DIRECT). */
+  /** Blocks written with O_DIRECT, and O_DIRECT off for this cache (the file system refused it). */
   private directWrites = 0;
   private directOff = false;
   /** Aligned write buffers not in use, and how many exist (at most WRITE_BUFFERS). */
@@ -163,6 +190,7 @@ export class BlockCache {
     this.dir = opts.dir;
     this.maxBytes = opts.maxBytes;
     this.blockSize = opts.blockSize;
+    this.maxRunBlocks = Math.max(1, Math.min(MAX_RUN_BLOCKS, Math.floor(opts.maxBytes / opts.blockSize / 4)));
     this.alignedAlloc = opts.alignedAlloc;
     this.log = opts.log;
     this.lock = opts.lock;
@@ -172,7 +200,7 @@ export class BlockCache {
 
   /**
    * Open (or create) the cache in `dir`: take the directory lock, drop temp and partial files,
-   * rebuild the index from the complete blocks on disk, and evict down to maxBytes if needed.
+   * rebuild the index from the complete runs on disk, and evict down to maxBytes if needed.
    */
   static async open(opts: BlockCacheOptions): Promise<BlockCache> {
     const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
@@ -216,26 +244,29 @@ export class BlockCache {
     await mkdir(join(this.dir, TMP_DIR), { recursive: true });
     await mkdir(join(this.dir, BLOCKS_DIR), { recursive: true });
 
-    const scan = await scanBlocks(this.dir);
-    scan.blocks.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    for (const s of scan.blocks) {
-      this.index.add(newBlock(s.keyHash, s.etagHash, s.index, s.size, s.crc, 'ready'));
+    const scan = await scanRuns(this.dir, this.blockSize);
+    scan.runs.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    const B = this.blockSize;
+    for (const s of scan.runs) {
+      const n = s.crcs.length;
+      const sizes = s.crcs.map((_, k) => (k < n - 1 ? B : s.size - (n - 1) * B));
+      this.index.add(newRun(s.keyHash, s.etagHash, runFileName(s.etagHash, s.first, s.crcs), s.first, sizes, s.crcs, 'ready'));
       this.used += s.size;
     }
-    const before = { blocks: this.index.readyCount, bytes: this.used };
+    const before = { blocks: this.index.readyCount, runs: this.index.readyRuns, bytes: this.used };
     // The limit was lowered since the last run: evict the oldest down to it before serving.
     let after = this.used;
     let evicted = 0;
-    for (const b of [...this.index.leastRecentlyUsed()]) {
+    for (const r of [...this.index.leastRecentlyUsed()]) {
       if (after <= this.maxBytes) break;
-      after -= b.size;
-      this.drop(b);
-      evicted++;
+      after -= r.size;
+      this.drop(r);
+      evicted += r.blocks.length;
     }
     this.evictions += evicted;
     await Promise.all([...this.deleting.values()]);
     this.log.info(
-      { dir: this.dir, blocks: this.index.readyCount, bytes: this.used, maxBytes: this.maxBytes, removed: scan.removed, evicted, found: before },
+      { dir: this.dir, blocks: this.index.readyCount, runs: this.index.readyRuns, bytes: this.used, maxBytes: this.maxBytes, removed: scan.removed, evicted, found: before },
       'block cache opened',
     );
   }
@@ -252,7 +283,7 @@ export class BlockCache {
     const kh = hashKey(key);
     const eh = hashEtag(etag);
     for (let i = Math.floor(start / this.blockSize); i * this.blockSize < end; i++) {
-      if (this.index.lookup(kh, eh, i)?.state !== 'ready') return false;
+      if (this.index.lookup(kh, eh, i)?.run.state !== 'ready') return false;
     }
     return true;
   }
@@ -264,10 +295,12 @@ export class BlockCache {
 
   /**
    * Bytes [offset, offset + length) of a cached block (default: to its end), or undefined when
-   * the block is not cached under this ETag or is shorter. A whole-block read always checks the
-   * CRC. A partial read checks it the first time a block found on disk at open is read (it reads
-   * the block whole then); afterwards, and for blocks this process wrote, it reads only the
-   * requested bytes: files never change once in place, so small reads of big blocks stay cheap.
+   * the block is not cached under this ETag or is shorter. Reads only the block's part of its
+   * run's file. A whole-block read always checks the block's CRC. A partial read checks it the
+   * first time a block found on disk at open is read (it reads the block whole then);
+   * afterwards, and for blocks this process wrote, it reads only the requested bytes: files never
+   * change once in place, so small reads of big blocks stay cheap. A block that fails the check
+   * or cannot be read drops its whole run (its other blocks miss from then on).
    */
   async read(key: string, etag: string, index: number, offset: number, length: number | undefined): Promise<Buffer | undefined> {
     if (this.closed || !validIndex(index)) return undefined;
@@ -276,7 +309,7 @@ export class BlockCache {
     this.dropStale(kh, eh, true);
     const b = this.index.lookup(kh, eh, index);
     const len = length ?? (b === undefined ? 0 : b.size - offset);
-    if (b === undefined || b.state !== 'ready' || !(offset >= 0 && len > 0 && offset + len <= b.size)) {
+    if (b === undefined || b.run.state !== 'ready' || !(offset >= 0 && len > 0 && offset + len <= b.size)) {
       this.misses++;
       if (b === undefined && this.index.wasEvicted(`${kh}/${eh}-${index}`)) {
         this.refetches++;
@@ -284,26 +317,27 @@ export class BlockCache {
       }
       return undefined;
     }
-    this.index.touch(b);
+    const run = b.run;
+    this.index.touch(run);
     const whole = !b.verified || (offset === 0 && len === b.size);
     let data: Buffer;
     try {
-      data = whole ? await readFile(this.pathOf(b)) : await readRange(this.pathOf(b), offset, len);
+      data = whole ? await readRange(this.pathOf(run), b.offset, b.size) : await readRange(this.pathOf(run), b.offset + offset, len);
     } catch (e) {
       this.misses++;
       // Evicted while we read: an ordinary miss. Still indexed: the file went missing or is unreadable.
-      if (b.state === 'ready') {
-        this.log.warn({ dir: this.dir, block: b.id, err: e }, 'block cache: cannot read a cached block; dropping it');
-        this.drop(b);
+      if (run.state === 'ready') {
+        this.log.warn({ dir: this.dir, run: run.id, block: b.index, err: e }, 'block cache: cannot read a cached block; dropping its run');
+        this.drop(run);
       }
       return undefined;
     }
     if (whole) {
       if (data.length !== b.size || crc32(data) !== b.crc) {
         this.misses++;
-        if (b.state === 'ready') {
-          this.log.warn({ dir: this.dir, block: b.id, size: data.length, expected: b.size }, 'block cache: cached block is corrupt; dropping it');
-          this.drop(b);
+        if (run.state === 'ready') {
+          this.log.warn({ dir: this.dir, run: run.id, block: b.index, size: data.length, expected: b.size }, 'block cache: cached block is corrupt; dropping its run');
+          this.drop(run);
         }
         return undefined;
       }
@@ -311,9 +345,9 @@ export class BlockCache {
       if (offset !== 0 || len !== b.size) data = data.subarray(offset, offset + len);
     } else if (data.length !== len) {
       this.misses++;
-      if (b.state === 'ready') {
-        this.log.warn({ dir: this.dir, block: b.id, size: data.length, expected: len }, 'block cache: cached block is short; dropping it');
-        this.drop(b);
+      if (run.state === 'ready') {
+        this.log.warn({ dir: this.dir, run: run.id, block: b.index, size: data.length, expected: len }, 'block cache: cached block is short; dropping its run');
+        this.drop(run);
       }
       return undefined;
     }
@@ -321,36 +355,66 @@ export class BlockCache {
     return data;
   }
 
+  /** Cache one block: putRun of a run of one. */
+  put(key: string, etag: string, index: number, data: Buffer): Promise<boolean> {
+    return this.putRun(key, etag, index, [data]);
+  }
+
   /**
-   * Cache a block. Resolves true once it is on disk (or already was), false when it was not
-   * cached: no space could be made, the write failed, or the block was invalidated meanwhile.
-   * Never rejects. `data` must not be modified until the promise settles.
+   * Cache consecutive blocks first, first + 1, ... of one version (typically the blocks of one
+   * GET), stored together as one run file, or several: blocks already cached or being written
+   * are skipped (touched, or their write joined), the rest is split into the stretches of
+   * missing blocks, each at most maxRunBlocks long, and each stretch is written as its own run.
+   * Every block but the last must be exactly blockSize, the last 1..blockSize bytes (only an
+   * object's last block is short). Resolves true once every block is on disk (or already was),
+   * false when some block was not cached: invalid arguments, no space could be made, a write
+   * failed, or a run was invalidated meanwhile. Never rejects. The buffers must not be modified
+   * until the promise settles.
    */
-  async put(key: string, etag: string, index: number, data: Buffer): Promise<boolean> {
-    if (this.closed || !validIndex(index) || data.length === 0) return false;
+  async putRun(key: string, etag: string, first: number, blocks: readonly Buffer[]): Promise<boolean> {
+    const n = blocks.length;
+    if (this.closed || n === 0 || !validIndex(first) || !validIndex(first + n - 1)) return false;
+    for (let k = 0; k < n; k++) {
+      const len = blocks[k]!.length;
+      if (len === 0 || len > this.blockSize || (k < n - 1 && len !== this.blockSize)) return false;
+    }
     const kh = hashKey(key);
     const eh = hashEtag(etag);
     this.dropStale(kh, eh, false);
-    for (let attempt = 0; ; attempt++) {
+    const results: Promise<boolean>[] = [];
+    let from = 0; // blocks before `from` are decided: cached, joined, or being written by this put
+    for (let waits = 0; from < n; ) {
       if (this.closed) return false;
-      const existing = this.index.lookup(kh, eh, index);
-      if (existing?.state === 'ready') {
-        this.index.touch(existing);
-        return true;
-      }
-      if (existing !== undefined && !existing.doomed) return existing.done ?? false; // the same block is being written
+      const existing = this.index.lookup(kh, eh, first + from);
       if (existing !== undefined) {
-        await existing.done; // a doomed write of this block: let it leave first
+        const run = existing.run;
+        if (run.state === 'ready') {
+          this.index.touch(run);
+          from++;
+        } else if (!run.doomed) {
+          results.push(run.done ?? Promise.resolve(false)); // the same block is being written
+          from++;
+        } else {
+          await run.done; // a doomed write of this block: let it leave first
+        }
         continue;
       }
-      const r = this.startWrite(kh, eh, index, data, attempt < MAX_SPACE_WAITS);
-      if (r !== 'wait') return r;
-      // The space is held by files being deleted: wait for one to go, then decide again.
-      await Promise.race(this.deleting.values());
+      let to = from + 1;
+      while (to < n && to - from < this.maxRunBlocks && this.index.lookup(kh, eh, first + to) === undefined) to++;
+      const r = this.startWrite(kh, eh, first + from, blocks.slice(from, to), waits < MAX_SPACE_WAITS);
+      if (r === 'wait') {
+        // The space is held by files being deleted: wait for one to go, then decide again.
+        waits++;
+        await Promise.race(this.deleting.values());
+        continue;
+      }
+      results.push(r);
+      from = to;
     }
+    return (await Promise.all(results)).every(Boolean);
   }
 
-  /** Mark (key, etag) in use: its blocks are never evicted until every returned unpin is called. */
+  /** Mark (key, etag) in use: its runs are never evicted until every returned unpin is called. */
   pin(key: string, etag: string): () => void {
     const kh = hashKey(key);
     const eh = hashEtag(etag);
@@ -366,7 +430,7 @@ export class BlockCache {
   }
 
   /**
-   * Drop every block of `key` (any ETag, pinned or not). The index changes at once (later gets
+   * Drop every run of `key` (any ETag, pinned or not). The index changes at once (later gets
    * miss); the promise resolves when the files are gone.
    */
   async invalidate(key: string): Promise<void> {
@@ -382,6 +446,7 @@ export class BlockCache {
     return {
       bytes: this.used,
       blocks: this.index.readyCount,
+      runs: this.index.readyRuns,
       maxBytes: this.maxBytes,
       hits: this.hits,
       misses: this.misses,
@@ -411,19 +476,21 @@ export class BlockCache {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Reserve space (claiming victims) and start writing, all before the first await. 'wait' (only
-   * when `mayWait`): not enough space now, but enough once pending deletions finish.
+   * Reserve space for a run of `blocks` (claiming victims) and start writing it, all before the
+   * first await. 'wait' (only when `mayWait`): not enough space now, but enough once pending
+   * deletions finish.
    */
-  private startWrite(kh: string, eh: string, index: number, data: Buffer, mayWait: boolean): Promise<boolean> | 'wait' {
-    const size = data.length;
+  private startWrite(kh: string, eh: string, first: number, blocks: Buffer[], mayWait: boolean): Promise<boolean> | 'wait' {
+    let size = 0;
+    for (const b of blocks) size += b.length;
     if (size > this.maxBytes) {
       this.noSpace++;
-      this.warnTooSmall(`a block of ${size} bytes is larger than the whole cache`);
+      this.warnTooSmall(`a block of ${size} bytes is larger than the whole cache`); // runs are at most 1/4 of it: a single block
       return Promise.resolve(false);
     }
     // Synchronous: decide, reserve, claim victims.
     const take = Math.min(Math.max(this.maxBytes - this.used, 0), size);
-    const victims: Block[] = [];
+    const victims: Run[] = [];
     let claimed = 0;
     if (take < size) {
       for (const v of this.index.leastRecentlyUsed()) {
@@ -439,91 +506,110 @@ export class BlockCache {
         return Promise.resolve(false);
       }
     }
-    const b = newBlock(kh, eh, index, size, crc32(data), 'writing');
+    const crcs = blocks.map((b) => crc32(b));
+    const run = newRun(
+      kh,
+      eh,
+      runFileName(eh, first, crcs),
+      first,
+      blocks.map((b) => b.length),
+      crcs,
+      'writing',
+    );
     this.used += take;
     const unlinks = victims.map((v) => {
       this.index.remove(v);
-      this.evictions++;
-      this.index.rememberEvicted(v.id);
-      return this.unlinkBlock(v, false);
+      this.evictions += v.blocks.length;
+      for (const b of v.blocks) this.index.rememberEvicted(b.id);
+      return this.unlinkRun(v, false);
     });
-    this.index.add(b);
-    b.done = this.track(this.finishWrite(b, data, take, victims, unlinks));
-    return b.done;
+    this.index.add(run);
+    run.done = this.track(this.finishWrite(run, blocks, take, victims, unlinks));
+    return run.done;
   }
 
-  private async finishWrite(b: Block, data: Buffer, take: number, victims: Block[], unlinks: Promise<boolean>[]): Promise<boolean> {
+  private async finishWrite(run: Run, blocks: Buffer[], take: number, victims: Run[], unlinks: Promise<boolean>[]): Promise<boolean> {
     let held = take;
     const gone = await Promise.all(unlinks);
     victims.forEach((v, i) => {
-      if (gone[i]) held += v.size; // else: stuck on disk, stays counted (unlinkBlock did it)
+      if (gone[i]) held += v.size; // else: stuck on disk, stays counted (unlinkRun did it)
     });
-    if (held < b.size || b.doomed) {
+    if (held < run.size || run.doomed) {
       this.used -= held;
-      this.index.remove(b);
-      if (!b.doomed) this.writeFailures++;
+      this.index.remove(run);
+      if (!run.doomed) this.writeFailures += run.blocks.length;
       return false;
     }
-    this.used -= held - b.size; // keep exactly b.size
-    await this.deleting.get(b.id); // an unlink of this very block still pending
+    this.used -= held - run.size; // keep exactly run.size
+    await this.deleting.get(run.id); // an unlink of this very file still pending
 
     const tmp = join(this.dir, TMP_DIR, `${this.tmpPrefix}-${++this.tmpSeq}`);
     try {
-      await this.writeBlock(tmp, data);
-      await this.renameIntoPlace(tmp, b);
+      await this.writeRun(tmp, blocks);
+      await this.renameIntoPlace(tmp, run);
     } catch (e) {
       const removed = await unlinkIfExists(tmp).then(
         () => true,
         () => false,
       );
-      if (removed) this.used -= b.size;
-      else this.stuckBytes += b.size;
-      this.index.remove(b);
-      this.writeFailures++;
-      this.logWriteFailure(e, b);
+      if (removed) this.used -= run.size;
+      else this.stuckBytes += run.size;
+      this.index.remove(run);
+      this.writeFailures += run.blocks.length;
+      this.logWriteFailure(e, run);
       return false;
     }
-    if (b.doomed) {
-      this.index.remove(b);
-      void this.unlinkBlock(b, true);
+    if (run.doomed) {
+      this.index.remove(run);
+      void this.unlinkRun(run, true);
       return false;
     }
-    this.index.markReady(b);
+    this.index.markReady(run);
     return true;
   }
 
   /**
-   * Create `tmp` holding `data`. With `alignedAlloc`, a block of at least DIRECT_MIN whose length
-   * is a whole number of 4 KiB pages is copied into an aligned write buffer and written with
-   * O_DIRECT: the disk takes the bytes from that buffer instead of a copy into page-cache pages (perf: that copy was ~20%
-   * of all CPU of a cold 1 GiB read through a mount; the copy into the buffer costs a fraction).
-   * At most WRITE_BUFFERS such writes run at once; while all buffers are busy a block is written
+   * Create `tmp` holding the run's blocks back to back. With `alignedAlloc`, a run of whole 4 KiB
+   * pages whose first block is at least DIRECT_MIN is copied into aligned write buffers and
+   * written with O_DIRECT: the disk takes the bytes from those buffers instead of a copy into
+   * page-cache pages (perf: that copy was ~20% of all CPU of a cold 1 GiB read through a mount;
+   * the copy into the buffers costs a fraction). A run takes up to DIRECT_RUN_BUFFERS of the
+   * WRITE_BUFFERS buffers (one block each) and, when it has more blocks, writes them in turns
+   * through the same buffers (one writev per turn). While all buffers are busy a run is written
    * buffered, never queued: a queue would keep the blocks' response bodies in memory whenever
-   * the disk is slower than the network (peak RSS 730 MB in a 1 GiB read when it waited).
-   * A file system that refuses O_DIRECT (EINVAL) turns it off for this cache.
+   * the disk is slower than the network (peak RSS 730 MB in a 1 GiB read when it waited). A run
+   * with a short block that is not whole pages (an object's last) is written buffered. A file
+   * system that refuses O_DIRECT (EINVAL) turns it off for this cache.
    */
-  private async writeBlock(tmp: string, data: Buffer): Promise<void> {
+  private async writeRun(tmp: string, blocks: readonly Buffer[]): Promise<void> {
     const alloc = this.alignedAlloc;
-    const direct = alloc !== undefined && !this.directOff && data.length >= DIRECT_MIN && data.length % DIRECT_ALIGN === 0 && data.length <= this.blockSize;
-    const buf = direct ? this.takeWriteBuf(alloc) : undefined;
-    if (buf === undefined) {
-      await writeFile(tmp, data, { flag: 'wx' });
+    const direct = alloc !== undefined && !this.directOff && blocks[0]!.length >= DIRECT_MIN && blocks.every((b) => b.length % DIRECT_ALIGN === 0 && b.length <= this.blockSize);
+    const bufs = direct ? this.takeWriteBufs(alloc, Math.min(blocks.length, DIRECT_RUN_BUFFERS)) : [];
+    if (bufs.length === 0) {
+      await writeBuffered(tmp, blocks, 'wx');
       return;
     }
     try {
-      data.copy(buf);
       let fh: FileHandle;
       try {
         fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o644);
       } catch (e) {
         if (errCode(e) !== 'EINVAL') throw e;
         this.directOff = true;
-        await writeFile(tmp, data, { flag: 'wx' });
+        await writeBuffered(tmp, blocks, 'wx');
         return;
       }
       let refused = false;
       try {
-        await writeAll(fh, buf.subarray(0, data.length), 0);
+        let pos = 0;
+        for (let k = 0; k < blocks.length; k += bufs.length) {
+          const iov = blocks.slice(k, k + bufs.length).map((b, j) => {
+            b.copy(bufs[j]!);
+            return bufs[j]!.subarray(0, b.length);
+          });
+          await writevAll(fh, iov, pos);
+          for (const v of iov) pos += v.length;
+        }
       } catch (e) {
         if (errCode(e) !== 'EINVAL') throw e;
         refused = true;
@@ -532,37 +618,38 @@ export class BlockCache {
       }
       if (refused) {
         this.directOff = true; // accepted at open, refused at write: buffered from now on
-        await writeFile(tmp, data, { flag: 'w' }); // a new descriptor: the O_DIRECT one would refuse again
+        await writeBuffered(tmp, blocks, 'w'); // a new descriptor: the O_DIRECT one would refuse again
         return;
       }
-      this.directWrites++;
+      this.directWrites += blocks.length;
     } finally {
-      this.giveWriteBuf(buf);
+      for (const b of bufs) this.freeWriteBufs.push(b);
     }
   }
 
-  /** A free aligned write buffer, a new one while fewer than WRITE_BUFFERS exist, else undefined. */
-  private takeWriteBuf(alloc: (size: number) => Buffer): Buffer | undefined {
-    const free = this.freeWriteBufs.pop();
-    if (free) return free;
-    if (this.writeBufs >= WRITE_BUFFERS) return undefined;
-    this.writeBufs++;
-    return alloc(this.blockSize);
+  /** Up to `n` aligned write buffers: free ones, then new ones while fewer than WRITE_BUFFERS exist. */
+  private takeWriteBufs(alloc: (size: number) => Buffer, n: number): Buffer[] {
+    const out: Buffer[] = [];
+    while (out.length < n) {
+      const free = this.freeWriteBufs.pop();
+      if (free) out.push(free);
+      else if (this.writeBufs < WRITE_BUFFERS) {
+        this.writeBufs++;
+        out.push(alloc(this.blockSize));
+      } else break;
+    }
+    return out;
   }
 
-  private giveWriteBuf(buf: Buffer): void {
-    this.freeWriteBufs.push(buf);
-  }
-
-  private async renameIntoPlace(tmp: string, b: Block): Promise<void> {
-    const dir = keyDirOf(this.dir, b.keyHash);
-    const final = join(dir, blockFileName(b.etagHash, b.index, b.crc));
+  private async renameIntoPlace(tmp: string, run: Run): Promise<void> {
+    const dir = keyDirOf(this.dir, run.keyHash);
+    const final = join(dir, run.name);
     for (let attempt = 0; ; attempt++) {
       try {
         await rename(tmp, final);
         return;
       } catch (e) {
-        // The key directory is missing (first block of the key, or removed by a cleanup racing us).
+        // The key directory is missing (first run of the key, or removed by a cleanup racing us).
         if (errCode(e) !== 'ENOENT' || attempt >= 3) throw e;
         await mkdir(dir, { recursive: true });
       }
@@ -570,49 +657,49 @@ export class BlockCache {
   }
 
   /**
-   * Delete a block's file (the block is already out of the index). `release`: give its bytes back
+   * Delete a run's file (the run is already out of the index). `release`: give its bytes back
    * when the file is gone; otherwise the caller (a put that claimed it) takes them over. Resolves
    * true when the file is gone; a file that cannot be deleted stays counted as stuck.
    */
-  private unlinkBlock(b: Block, release: boolean): Promise<boolean> {
+  private unlinkRun(run: Run, release: boolean): Promise<boolean> {
     const me: { p?: Promise<boolean> } = {};
-    const prev = this.deleting.get(b.id);
-    if (release) this.releasing += b.size;
+    const prev = this.deleting.get(run.id);
+    if (release) this.releasing += run.size;
     me.p = this.track(
       (async () => {
         await prev;
         let ok = true;
         try {
-          await unlinkIfExists(this.pathOf(b));
+          await unlinkIfExists(this.pathOf(run));
         } catch (e) {
           ok = false;
-          this.stuckBytes += b.size;
-          this.log.error({ dir: this.dir, block: b.id, err: e }, 'block cache: cannot delete a block file; its space stays counted');
+          this.stuckBytes += run.size;
+          this.log.error({ dir: this.dir, run: run.id, err: e }, 'block cache: cannot delete a run file; its space stays counted');
         }
-        if (release) this.releasing -= b.size;
-        if (ok && release) this.used -= b.size;
-        if (this.deleting.get(b.id) === me.p) this.deleting.delete(b.id);
-        if (ok && this.index.key(b.keyHash) === undefined) await rmdir(keyDirOf(this.dir, b.keyHash)).catch(() => undefined);
+        if (release) this.releasing -= run.size;
+        if (ok && release) this.used -= run.size;
+        if (this.deleting.get(run.id) === me.p) this.deleting.delete(run.id);
+        if (ok && this.index.key(run.keyHash) === undefined) await rmdir(keyDirOf(this.dir, run.keyHash)).catch(() => undefined);
         return ok;
       })(),
     );
-    this.deleting.set(b.id, me.p);
+    this.deleting.set(run.id, me.p);
     return me.p;
   }
 
-  /** Remove a block from the index and delete its file (a writing block is doomed instead). */
-  private drop(b: Block): Promise<boolean> | undefined {
-    if (b.state === 'writing') {
-      b.doomed = true;
+  /** Remove a run from the index and delete its file (a writing run is doomed instead). */
+  private drop(run: Run): Promise<boolean> | undefined {
+    if (run.state === 'writing') {
+      run.doomed = true;
       return undefined;
     }
-    if (b.state !== 'ready') return undefined;
-    this.index.remove(b);
-    return this.unlinkBlock(b, true);
+    if (run.state !== 'ready') return undefined;
+    this.index.remove(run);
+    return this.unlinkRun(run, true);
   }
 
   /**
-   * A get or put for (kh, eh) makes eh the key's current version and drops the blocks of other,
+   * A get or put for (kh, eh) makes eh the key's current version and drops the runs of other,
    * unpinned ETags. Exception: a get of a pinned ETag that is not current is an open file still
    * reading its own (older) version; it changes nothing.
    */
@@ -628,18 +715,16 @@ export class BlockCache {
   }
 
   private dropEtag(ks: KeyState, eh: string): Promise<boolean>[] {
-    const blocks = ks.byEtag.get(eh);
-    if (blocks === undefined) return [];
     const waits: Promise<boolean>[] = [];
-    for (const b of [...blocks.values()]) {
-      const p = this.drop(b);
+    for (const r of this.index.runsOf(ks, eh)) {
+      const p = this.drop(r);
       if (p) waits.push(p);
     }
     return waits;
   }
 
-  private pathOf(b: Block): string {
-    return join(keyDirOf(this.dir, b.keyHash), blockFileName(b.etagHash, b.index, b.crc));
+  private pathOf(run: Run): string {
+    return join(keyDirOf(this.dir, run.keyHash), run.name);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -661,14 +746,28 @@ export class BlockCache {
     );
   }
 
-  private logWriteFailure(e: unknown, b: Block): void {
+  private logWriteFailure(e: unknown, run: Run): void {
     const code = errCode(e) ?? 'unknown';
     const suppressed = this.warnings.allow(`write-${code}`);
     if (suppressed === undefined) return;
     const full = code === 'ENOSPC' || code === 'EDQUOT';
     this.log.warn(
-      { dir: this.dir, block: b.id, code, err: e, suppressed, writeFailures: this.writeFailures },
+      { dir: this.dir, run: run.id, blocks: run.blocks.length, code, err: e, suppressed, writeFailures: this.writeFailures },
       full ? 'block cache: disk full; block not cached (reads go to the store)' : 'block cache: cannot write a block; not cached (reads go to the store)',
     );
+  }
+}
+
+/** Create `path` (open `flag`) holding `blocks` back to back, through the page cache. */
+async function writeBuffered(path: string, blocks: readonly Buffer[], flag: 'wx' | 'w'): Promise<void> {
+  if (blocks.length === 1) {
+    await writeFile(path, blocks[0]!, { flag });
+    return;
+  }
+  const fh = await open(path, flag);
+  try {
+    await writevAll(fh, blocks, 0);
+  } finally {
+    await fh.close();
   }
 }

@@ -9,8 +9,10 @@
  *   adjacent missing blocks are coalesced into one GET of at most `maxRequestBytes` (default
  *   8 MiB, at least one block), and at most `maxParallel` GETs (default 8) run at once. Each body
  *   must have exactly the requested length (else StoreError 'Unknown', nothing cached).
- * - Fetched blocks are put into the cache before the call returns (so a second read of the same
- *   range is served from disk); a put that fails only means the block is not cached.
+ * - The blocks fetched by one GET are handed to the cache together (BlockCache.putRun, one run
+ *   file) before the call returns; the write runs in the background (once it lands, a second
+ *   read of the range is served from disk), and a put that fails only means the blocks are not
+ *   cached.
  * - The first failing GET aborts the others and its error propagates unchanged: PreconditionFailed
  *   means the object changed since `etag` was taken (the caller decides what to tell the user);
  *   Aborted when the caller's signal fired.
@@ -92,15 +94,18 @@ export async function readThrough(args: ReadThroughArgs): Promise<Buffer> {
         const re = Math.min((f.last + 1) * B, size) - 1;
         const { body } = await store.get(key, { range: { start: rs, end: re }, ...ifMatch, signal: ac.signal });
         checkLength(body, re - rs + 1, key, rs, re);
+        const blocks: Buffer[] = [];
         for (let i = f.first; i <= f.last; i++) {
           const off = (i - f.first) * B;
           const block = body.subarray(off, off + blockLen(i));
           const { from, to } = within(i);
           pieces[i - first] = block.subarray(from, to + 1);
-          // Written in the background: the reader does not wait for the local disk (put never
-          // throws; cache.settle() waits for writes in flight).
-          void cache.put(key, etag, i, block);
+          blocks.push(block);
         }
+        // The blocks of one GET are stored as one run (one file). Written in the background: the
+        // reader does not wait for the local disk (putRun never throws; cache.settle() waits for
+        // writes in flight).
+        void cache.putRun(key, etag, f.first, blocks);
       });
     } finally {
       signal?.removeEventListener('abort', onAbort);

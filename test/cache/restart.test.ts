@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { BlockCache } from '../../src/cache/block-cache.js';
-import { blockFileName, crc32, hashEtag, hashKey } from '../../src/cache/block-files.js';
+import { CACHE_FORMAT, crc32, hashEtag, hashKey, runFileName } from '../../src/cache/block-files.js';
 import { DirLockedError } from '../../src/cache/dir-lock.js';
 import { blockData, captureLogger, diskBytes, flushLog, listFiles, tempDir } from './helpers.js';
 
@@ -61,9 +61,9 @@ describe('BlockCache restart', () => {
     writeFileSync(join(dir, 'tmp', 'abc-17'), blockData('k', 2, BS / 2)); // a half-written temp file
     const kd = keyDir(dir, 'k');
     const eh = hashEtag('e');
-    writeFileSync(join(kd, blockFileName(eh, 3, crc32(blockData('k', 3, BS)))), ''); // an empty block file
+    writeFileSync(join(kd, runFileName(eh, 3, [crc32(blockData('k', 3, BS))])), ''); // an empty block file
     writeFileSync(join(kd, `${eh}-4.tmp`), blockData('k', 4, BS)); // not a block name
-    writeFileSync(join(kd, blockFileName(eh, 5, crc32(blockData('k', 5, BS)))), blockData('k', 5, BS).subarray(0, 300)); // short (power loss)
+    writeFileSync(join(kd, runFileName(eh, 5, [crc32(blockData('k', 5, BS))])), blockData('k', 5, BS).subarray(0, 300)); // short (power loss)
     mkdirSync(join(dir, 'blocks', 'zz'));
     writeFileSync(join(dir, 'blocks', 'zz', 'x'), 'x');
     writeFileSync(join(dir, 'blocks', 'ab'), 'a file where a directory belongs');
@@ -136,7 +136,7 @@ describe('BlockCache restart', () => {
     assert.equal(c2.stats().blocks, 0);
     assert.equal(await c2.get('k', 'e', 0), undefined);
     assert.deepEqual(diskBytes(dir), { bytes: 0, files: 0 });
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'objfs-cache.json'), 'utf8')), { format: 1, blockSize: 2 * BS });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'objfs-cache.json'), 'utf8')), { format: CACHE_FORMAT, blockSize: 2 * BS });
     await c2.close();
   });
 
