@@ -1,7 +1,7 @@
 /**
  * readThrough over a MemoryStore (through a FaultyStore that counts GETs and bytes): exact bytes
  * for random ranges, second reads served without GETs, no cache, the short last block, coalescing
- * of adjacent missing blocks (and the per-GET cap and parallelism cap), ETag changes
+ * of adjacent missing blocks (and the per-GET cap and parallelism cap), one cache run per GET, ETag changes
  * (PreconditionFailed, old blocks never served), failures and aborts propagating.
  */
 import assert from 'node:assert/strict';
@@ -148,6 +148,18 @@ describe('readThrough', () => {
     assert.deepEqual(mixed, data.subarray(10, 7 * BS));
     assert.equal(bodies.length, 2);
     assert.ok(bodies.every((b) => b.buffer !== mixed.buffer));
+  });
+
+  test('the blocks of one GET are stored as one run (one file); blocks already cached are not written again', async () => {
+    const size = 20 * BS + 5;
+    const { cache, store, data, etag } = await setup(size);
+    await read({ cache, store, etag, size, start: 9 * BS, end: 9 * BS }); // block 9 alone
+    assert.deepEqual(await read({ cache, store, etag, size, start: 0, end: size - 1, maxRequestBytes: 8 * BS }), data);
+    assert.deepEqual(store.ranges.slice(1).sort(), [`0-${8 * BS - 1}`, `${10 * BS}-${18 * BS - 1}`, `${18 * BS}-${size - 1}`, `${8 * BS}-${9 * BS - 1}`].sort());
+    const s = cache.stats();
+    assert.equal(s.blocks, 21);
+    assert.equal(s.runs, 5, 'block 9, then one run per GET: 0-7, 8, 10-17, 18-20');
+    assert.equal(s.bytes, size);
   });
 
   test('a GET is capped at maxRequestBytes and at most maxParallel GETs run at once', async () => {

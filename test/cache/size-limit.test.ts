@@ -3,12 +3,15 @@
  * (10 objects, short last blocks, several versions) by random sequential steps and by many
  * concurrent workers (puts, gets, pins, invalidations). The bytes on disk are measured by walking
  * the directory (not from stats()) after every step and, during the concurrent phase, at random
- * points between operations and from an independent sampler loop.
+ * points between operations and from an independent sampler loop. The same again with runs
+ * (putRun of up to 10 blocks into a cache of 32, so runs of up to 8 blocks are written, split,
+ * joined and evicted whole): the disk and the index must agree run for run.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { BlockCache } from '../../src/cache/block-cache.js';
-import { blockData, diskBytes, prng, tempDir } from './helpers.js';
+import { hashEtag, hashKey } from '../../src/cache/block-files.js';
+import { blockData, diskBytes, listFiles, prng, tempDir } from './helpers.js';
 
 const BS = 4096;
 const MAX = 8 * BS;
@@ -175,5 +178,151 @@ describe('BlockCache size limit', () => {
   test('24 concurrent workers (3x more than the cache has blocks): never above the limit, puts refused', async () => {
     const { puts, noSpace } = await concurrent(24);
     assert.ok(noSpace > 0 && noSpace < puts, `some puts refused for space (${noSpace} of ${puts})`);
+  });
+
+  describe('with runs', () => {
+    const RMAX = 32 * BS;
+    const R_OBJECTS = 8;
+    const R_BLOCKS = 20;
+    const rLen = (o: number, i: number): number => (i === R_BLOCKS - 1 ? 100 + o * 397 : BS);
+    const runOf = (o: number, first: number, n: number, v: number): Buffer[] => Array.from({ length: n }, (_, k) => blockData(`obj${o}`, first + k, rLen(o, first + k), v));
+    const names = new Map<string, string>(); // hash -> key or ETag
+    for (let o = 0; o < R_OBJECTS; o++) names.set(hashKey(`obj${o}`), `obj${o}`);
+    for (let v = 0; v < 100; v++) names.set(hashEtag(`e${v}`), `e${v}`);
+
+    const rcheck = (cache: BlockCache, dir: string, where: string): void => {
+      const d = diskBytes(dir);
+      assert.ok(d.bytes <= RMAX, `${where}: ${d.bytes} bytes on disk > maxBytes ${RMAX}`);
+      const s = cache.stats();
+      assert.ok(s.bytes <= RMAX, `${where}: stats().bytes ${s.bytes} > maxBytes`);
+      assert.ok(d.bytes <= s.bytes, `${where}: disk ${d.bytes} > accounted ${s.bytes}`);
+    };
+
+    /** When idle: every file is a run whose blocks are all indexed, and the index holds nothing else. */
+    const agree = (cache: BlockCache, dir: string, where: string): void => {
+      const s = cache.stats();
+      const d = diskBytes(dir);
+      assert.equal(d.bytes, s.bytes, `${where}: when idle, the accounting equals the disk`);
+      assert.equal(d.files, s.runs, `${where}: files`);
+      let blocks = 0;
+      for (const f of listFiles(dir, 'blocks')) {
+        const [, kh, name] = f.split('/');
+        const m = /^([0-9a-f]{32})-(\d+)-([0-9a-f.]+)$/.exec(name!)!;
+        const key = names.get(kh!)!;
+        const etag = names.get(m[1]!)!;
+        const first = Number(m[2]);
+        const n = m[3]!.split('.').length;
+        assert.ok(n >= 1 && n <= 8, `${where}: ${f}`);
+        blocks += n;
+        assert.ok(cache.hasRange(key, etag, first * BS, (first + n) * BS - BS + 1), `${where}: every block of ${f} is indexed`);
+      }
+      assert.equal(blocks, s.blocks, `${where}: the index holds the blocks of the files on disk, no more`);
+    };
+
+    test('random sequential steps: never above the limit, whole runs evicted, data always right', async () => {
+      const t = tempDir();
+      dirs.push(t.cleanup);
+      const cache = await BlockCache.open({ dir: t.dir, maxBytes: RMAX, blockSize: BS });
+      const rand = prng(77);
+      const version = new Array<number>(R_OBJECTS).fill(0);
+      let hits = 0;
+      for (let step = 0; step < 500; step++) {
+        const o = Math.floor(rand() * R_OBJECTS);
+        const i = Math.floor(rand() * R_BLOCKS);
+        const n = Math.min(R_BLOCKS - i, 1 + Math.floor(rand() * 10));
+        const r = rand();
+        const v = version[o]!;
+        if (r < 0.45) {
+          assert.equal(await cache.putRun(`obj${o}`, `e${v}`, i, runOf(o, i, n, v)), true, `step ${step}: putRun ${i}+${n}`);
+        } else if (r < 0.93) {
+          const len = rLen(o, i);
+          const off = Math.floor(rand() * len);
+          const got = await cache.read(`obj${o}`, `e${v}`, i, off, Math.min(len - off, 1 + Math.floor(rand() * BS)));
+          if (got !== undefined) {
+            assert.deepEqual(got, blockData(`obj${o}`, i, len, v).subarray(off, off + got.length), `step ${step}: wrong bytes`);
+            hits++;
+          }
+        } else if (r < 0.97) {
+          version[o] = v + 1;
+        } else {
+          await cache.invalidate(`obj${o}`);
+        }
+        rcheck(cache, t.dir, `step ${step}`);
+        await cache.settle();
+        agree(cache, t.dir, `step ${step}`);
+      }
+      const s = cache.stats();
+      assert.ok(s.evictions > 200, `eviction was exercised (${s.evictions})`);
+      assert.ok(s.runs < s.blocks, `runs of several blocks (${s.runs} runs, ${s.blocks} blocks)`);
+      assert.ok(hits > 20, `hits happened (${hits})`);
+      await cache.close();
+    });
+
+    test('12 concurrent workers putting overlapping runs: never above the limit, no block written twice', async () => {
+      const t = tempDir();
+      dirs.push(t.cleanup);
+      const cache = await BlockCache.open({ dir: t.dir, maxBytes: RMAX, blockSize: BS });
+      const rand = prng(7777);
+      const version = new Array<number>(R_OBJECTS).fill(0);
+      let samples = 0;
+      let stop = false;
+      const sample = (where: string): void => {
+        samples++;
+        rcheck(cache, t.dir, where);
+      };
+      const sampler = (async () => {
+        while (!stop) {
+          await new Promise((r) => setImmediate(r));
+          sample('sampler');
+        }
+      })();
+      let puts = 0;
+      const worker = async (w: number): Promise<void> => {
+        for (let step = 0; step < 60; step++) {
+          const o = Math.floor(rand() * R_OBJECTS);
+          const i = Math.floor(rand() * R_BLOCKS);
+          const n = Math.min(R_BLOCKS - i, 1 + Math.floor(rand() * 10));
+          const v = version[o]!;
+          const r = rand();
+          if (r < 0.45) {
+            const p = cache.putRun(`obj${o}`, `e${v}`, i, runOf(o, i, n, v));
+            puts++;
+            if (rand() < 0.3) sample(`worker ${w} right after putRun`);
+            await p;
+          } else if (r < 0.85) {
+            const p = cache.get(`obj${o}`, `e${v}`, i);
+            if (rand() < 0.3) sample(`worker ${w} during get`);
+            const got = await p;
+            if (got !== undefined) assert.deepEqual(got, blockData(`obj${o}`, i, rLen(o, i), v), `worker ${w}: wrong bytes`);
+          } else if (r < 0.9) {
+            const unpin = cache.pin(`obj${o}`, `e${v}`);
+            await cache.putRun(`obj${o}`, `e${v}`, i, runOf(o, i, n, v));
+            await new Promise((res) => setTimeout(res, rand() * 3));
+            unpin();
+          } else if (r < 0.97) {
+            version[o] = v + 1;
+          } else {
+            const p = cache.invalidate(`obj${o}`);
+            sample(`worker ${w} during invalidate`);
+            await p;
+          }
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: 12 }, (_, w) => worker(w)));
+      } finally {
+        stop = true;
+        await sampler;
+      }
+      await cache.settle();
+      agree(cache, t.dir, 'end');
+      const s = cache.stats();
+      assert.ok(samples > 200, `sampled often (${samples})`);
+      assert.ok(puts > 200, `the workers ran (${puts} puts)`);
+      assert.ok(s.evictions > 100, `eviction was exercised (${s.evictions})`);
+      assert.equal(s.writeFailures, 0);
+      assert.equal(s.stuckBytes, 0);
+      await cache.close();
+    });
   });
 });
