@@ -62,9 +62,9 @@ export const CRITERIA: Criterion[] = [
 ];
 
 /** Ratios reported without a goal: how objfs compares elsewhere. */
-export const INFO_RATIOS: { what: string; num: Tool; den: Tool; workload: Workload }[] = [
+export const INFO_RATIOS: { what: string; num: Tool; den: Tool; workload: Workload; denWorkload?: Workload }[] = [
   { what: 'cold seq read: objfs / curl GET (throughput)', num: 'objfs', den: 'curl', workload: 'seq_cold' },
-  { what: 'first re-read right after the cold read: objfs / local file (throughput)', num: 'objfs', den: 'local', workload: 'seq_reread' },
+  { what: 'first re-read right after the cold read: objfs / local file warm (throughput)', num: 'objfs', den: 'local', workload: 'seq_reread', denWorkload: 'seq_warm' },
   { what: 'random 4K IOPS: objfs / direct ranged GET', num: 'objfs', den: 'sdk', workload: 'rand4k' },
   { what: 'random 4K IOPS: objfs / s3fs', num: 'objfs', den: 's3fs', workload: 'rand4k' },
   { what: 'random 4K IOPS: objfs / rclone', num: 'objfs', den: 'rclone', workload: 'rand4k' },
@@ -78,9 +78,9 @@ export const INFO_RATIOS: { what: string; num: Tool; den: Tool; workload: Worklo
 ];
 
 /** The ratio of the two tools' medians over the rounds. */
-export function ratio(samples: Samples, num: Tool, den: Tool, w: Workload): number | undefined {
+export function ratio(samples: Samples, num: Tool, den: Tool, w: Workload, denW: Workload = w): number | undefined {
   const a = samples[num]?.[w] ?? [];
-  const b = samples[den]?.[w] ?? [];
+  const b = samples[den]?.[denW] ?? [];
   if (!a.length || !b.length) return undefined;
   return median(a) / median(b);
 }

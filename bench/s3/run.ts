@@ -588,7 +588,7 @@ function report(bench: Bench, tools: Tool[], target: S3Target, vers: Record<stri
   console.log('\nacceptance ratios (ratio of medians)');
   console.log(table(['criterion', 'value', 'goal', 'result'], crit.map((c) => c.row)));
   const info = INFO_RATIOS.map((i) => {
-    const v = ratio(samples, i.num, i.den, i.workload);
+    const v = ratio(samples, i.num, i.den, i.workload, i.denWorkload);
     return { ...i, value: v ?? null, row: [i.what, v === undefined ? 'n/a' : `${v.toFixed(2)}x`] };
   });
   console.log('\nother ratios (no goal)');
