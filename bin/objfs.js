@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S node --single-threaded-gc --interrupt-budget=1081344
 // objfs command line entry point: the compiled TypeScript lives in dist/. The shebang's node flags
 // are src/cli/node-flags.ts's NODE_FLAGS (they must be given before the process starts).
 import { existsSync } from 'node:fs';
