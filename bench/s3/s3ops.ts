@@ -55,11 +55,12 @@ export class S3Ops {
   }
 
   /** Every key under `prefix` (no delimiter) with its size. */
-  async list(prefix: string): Promise<Map<string, number>> {
+  /** Keys under `prefix` with their sizes (only those after `startAfter` when given). */
+  async list(prefix: string, startAfter?: string): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     let token: string | undefined;
     do {
-      const r = await this.send('ListObjectsV2Command', { Prefix: prefix, MaxKeys: 1000, ContinuationToken: token });
+      const r = await this.send('ListObjectsV2Command', { Prefix: prefix, MaxKeys: 1000, ContinuationToken: token, ...(startAfter !== undefined && token === undefined ? { StartAfter: startAfter } : {}) });
       for (const c of r.Contents ?? []) out.set(String(c.Key), Number(c.Size));
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
