@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { BlockCache, type BlockCacheOptions } from '../../src/cache/block-cache.js';
 import { loadNative } from '../../src/fuse/native.js';
-import { WARN, blockData, captureLogger, diskBytes, flushLog, listFiles, prng, tempDir } from './helpers.js';
+import { WARN, blockData, captureLogger, countingAlignedAlloc, diskBytes, flushLog, listFiles, prng, tempDir } from './helpers.js';
 
 const BS = 1000;
 
@@ -287,19 +287,16 @@ describe('BlockCache', () => {
   });
   test('with aligned memory, blocks of whole 4 KiB pages are written with O_DIRECT from at most 8 reused buffers (the rest buffered, never queued); a short one buffered; all read back exact', async () => {
     const MiB = 1 << 20;
-    let allocated = 0;
-    const alignedAlloc = (n: number): Buffer => {
-      allocated++;
-      return loadNative().alignedBuffer(n);
-    };
+    const aligned = countingAlignedAlloc();
+    const alignedAlloc = aligned.alloc;
     const { cache, dir } = await fresh({ blockSize: MiB, maxBytes: 40 * MiB, alignedAlloc });
     const blocks = Array.from({ length: 10 }, (_, i) => blockData('x', i, i === 9 ? MiB - 100 : MiB));
     for (let i = 0; i < blocks.length; i++) assert.equal(await cache.put('x', 'e', i, blocks[i]!), true);
     assert.equal(cache.stats().directWrites, 9, `${dir} is on a disk file system that takes O_DIRECT`);
-    assert.equal(allocated, 1, 'one write at a time reuses one buffer');
+    assert.equal(aligned.count, 1, 'one write at a time reuses one buffer');
     const many = Array.from({ length: 20 }, (_, i) => blockData('z', i, MiB));
     assert.deepEqual(await Promise.all(many.map((b, i) => cache.put('z', 'e', i, b))), many.map(() => true));
-    assert.ok(allocated <= 8, `${allocated} write buffers`);
+    assert.ok(aligned.count <= 8, `${aligned.count} write buffers`);
     for (let i = 0; i < blocks.length; i++) assert.deepEqual(await cache.get('x', 'e', i), blocks[i]);
     for (let i = 0; i < many.length; i++) assert.deepEqual(await cache.get('z', 'e', i), many[i]);
     assert.deepEqual(diskBytes(dir), { bytes: 30 * MiB - 100, files: 30 });

@@ -1,6 +1,7 @@
 /**
  * Helpers of the block cache tests: temp directories, a synchronous walk that sums the bytes the
- * cache has on disk, deterministic block contents, a seeded PRNG and a logger that records lines.
+ * cache has on disk, deterministic block contents, a seeded PRNG, a logger that records lines and
+ * a counting aligned allocator.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { loadNative } from '../../src/fuse/native.js';
 import { mulberry32 } from '../../src/util/prng.js';
 
 export function tempDir(prefix = 'objfs-cache-'): { dir: string; cleanup: () => void } {
@@ -107,3 +109,17 @@ export const WARN = 40;
 
 /** Give pino's stream a turn so every logged line is in `lines`. */
 export const flushLog = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The addon's aligned allocator (for O_DIRECT cache writes), counting how many buffers it gave. */
+export function countingAlignedAlloc(): { alloc: (size: number) => Buffer; readonly count: number } {
+  let count = 0;
+  return {
+    alloc: (size) => {
+      count++;
+      return loadNative().alignedBuffer(size);
+    },
+    get count() {
+      return count;
+    },
+  };
+}

@@ -13,7 +13,7 @@ import { afterEach, describe, test } from 'node:test';
 import { BlockCache, type BlockCacheOptions } from '../../src/cache/block-cache.js';
 import { CACHE_FORMAT, crc32, hashEtag, hashKey, runFileName } from '../../src/cache/block-files.js';
 import { loadNative } from '../../src/fuse/native.js';
-import { blockData, captureLogger, diskBytes, flushLog, listFiles, tempDir } from './helpers.js';
+import { blockData, captureLogger, countingAlignedAlloc, diskBytes, flushLog, listFiles, tempDir } from './helpers.js';
 
 const BS = 4096;
 /** Blocks first..first+n-1 of `key`: `bs` bytes each, the last `lastLen`. */
@@ -269,16 +269,13 @@ describe('BlockCache runs', () => {
 
   test('with aligned memory, runs of whole pages go O_DIRECT through at most 8 buffers (2 per run, in turns), the rest buffered; a short unaligned last block makes the run buffered; all read back exact', async () => {
     const MiB = 1 << 20;
-    let allocated = 0;
-    const alignedAlloc = (n: number): Buffer => {
-      allocated++;
-      return loadNative().alignedBuffer(n);
-    };
+    const aligned = countingAlignedAlloc();
+    const alignedAlloc = aligned.alloc;
     const { cache, dir } = await fresh({ blockSize: MiB, maxBytes: 128 * MiB, alignedAlloc });
     const a = blocksOf('a', 0, 8, MiB, 0, MiB);
     assert.equal(await cache.putRun('a', 'e', 0, a), true);
     assert.equal(cache.stats().directWrites, 8, `${dir} is on a disk file system that takes O_DIRECT`);
-    assert.equal(allocated, 2);
+    assert.equal(aligned.count, 2);
     const b = blocksOf('b', 0, 5, MiB - 100, 0, MiB);
     assert.equal(await cache.putRun('b', 'e', 0, b), true);
     assert.equal(cache.stats().directWrites, 8, 'the run with an unaligned last block was written buffered');
@@ -287,7 +284,7 @@ describe('BlockCache runs', () => {
     assert.equal(cache.stats().directWrites, 11, 'a short last block of whole pages goes direct');
     const many = Array.from({ length: 8 }, (_, r) => blocksOf(`m${r}`, 0, 8, MiB, 0, MiB));
     assert.deepEqual(await Promise.all(many.map((bl, r) => cache.putRun(`m${r}`, 'e', 0, bl))), many.map(() => true));
-    assert.ok(allocated <= 8, `${allocated} write buffers`);
+    assert.ok(aligned.count <= 8, `${aligned.count} write buffers`);
     const direct = cache.stats().directWrites - 11;
     assert.ok(direct >= 32 && direct < 64, `4 runs direct at once, the others buffered (${direct} blocks direct)`);
     for (const [key, bl] of [['a', a], ['b', b], ['c', c], ...many.map((x, r) => [`m${r}`, x] as const)] as const) {

@@ -24,12 +24,33 @@ describe('BlockCache size limit', () => {
   const dirs: (() => void)[] = [];
   after(() => dirs.forEach((c) => c()));
 
-  const check = (cache: BlockCache, dir: string, where: string): void => {
-    const d = diskBytes(dir);
-    assert.ok(d.bytes <= MAX, `${where}: ${d.bytes} bytes on disk > maxBytes ${MAX}`);
-    const s = cache.stats();
-    assert.ok(s.bytes <= MAX, `${where}: stats().bytes ${s.bytes} > maxBytes`);
-    assert.ok(d.bytes <= s.bytes, `${where}: disk ${d.bytes} > accounted ${s.bytes}`);
+  /** The limit check for a cache of `max` bytes: disk and accounting within it, disk within the accounting. */
+  const limitCheck =
+    (max: number) =>
+    (cache: BlockCache, dir: string, where: string): void => {
+      const d = diskBytes(dir);
+      assert.ok(d.bytes <= max, `${where}: ${d.bytes} bytes on disk > maxBytes ${max}`);
+      const s = cache.stats();
+      assert.ok(s.bytes <= max, `${where}: stats().bytes ${s.bytes} > maxBytes`);
+      assert.ok(d.bytes <= s.bytes, `${where}: disk ${d.bytes} > accounted ${s.bytes}`);
+    };
+  const check = limitCheck(MAX);
+
+  /** Run `count` workers while an independent loop calls `sample` whenever the event loop turns. */
+  const withSampler = async (sample: (where: string) => void, count: number, worker: (w: number) => Promise<void>): Promise<void> => {
+    let stop = false;
+    const sampler = (async () => {
+      while (!stop) {
+        await new Promise((r) => setImmediate(r));
+        sample('sampler');
+      }
+    })();
+    try {
+      await Promise.all(Array.from({ length: count }, (_, w) => worker(w)));
+    } finally {
+      stop = true;
+      await sampler;
+    }
   };
 
   const expectBlock = (got: Buffer | undefined, o: number, i: number, version: number, where: string): void => {
@@ -78,18 +99,10 @@ describe('BlockCache size limit', () => {
     const rand = prng(4242);
     const version = new Array<number>(OBJECTS).fill(0);
     let samples = 0;
-    let stop = false;
     const sample = (where: string): void => {
       samples++;
       check(cache, t.dir, where);
     };
-    // An independent sampler: runs whenever the event loop turns, between the workers' steps.
-    const sampler = (async () => {
-      while (!stop) {
-        await new Promise((r) => setImmediate(r));
-        sample('sampler');
-      }
-    })();
 
     let refused = 0;
     let puts = 0;
@@ -125,12 +138,8 @@ describe('BlockCache size limit', () => {
         if (rand() < 0.2) sample(`worker ${w} step ${n}`);
       }
     };
-    try {
-      await Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
-    } finally {
-      stop = true;
-      await sampler;
-    }
+    // An independent sampler runs whenever the event loop turns, between the workers' steps.
+    await withSampler(sample, workers, worker);
     await cache.settle();
     const d = diskBytes(t.dir);
     const s = cache.stats();
@@ -190,13 +199,7 @@ describe('BlockCache size limit', () => {
     for (let o = 0; o < R_OBJECTS; o++) names.set(hashKey(`obj${o}`), `obj${o}`);
     for (let v = 0; v < 100; v++) names.set(hashEtag(`e${v}`), `e${v}`);
 
-    const rcheck = (cache: BlockCache, dir: string, where: string): void => {
-      const d = diskBytes(dir);
-      assert.ok(d.bytes <= RMAX, `${where}: ${d.bytes} bytes on disk > maxBytes ${RMAX}`);
-      const s = cache.stats();
-      assert.ok(s.bytes <= RMAX, `${where}: stats().bytes ${s.bytes} > maxBytes`);
-      assert.ok(d.bytes <= s.bytes, `${where}: disk ${d.bytes} > accounted ${s.bytes}`);
-    };
+    const rcheck = limitCheck(RMAX);
 
     /** When idle: every file is a run whose blocks are all indexed, and the index holds nothing else. */
     const agree = (cache: BlockCache, dir: string, where: string): void => {
@@ -265,17 +268,10 @@ describe('BlockCache size limit', () => {
       const rand = prng(7777);
       const version = new Array<number>(R_OBJECTS).fill(0);
       let samples = 0;
-      let stop = false;
       const sample = (where: string): void => {
         samples++;
         rcheck(cache, t.dir, where);
       };
-      const sampler = (async () => {
-        while (!stop) {
-          await new Promise((r) => setImmediate(r));
-          sample('sampler');
-        }
-      })();
       let puts = 0;
       const worker = async (w: number): Promise<void> => {
         for (let step = 0; step < 60; step++) {
@@ -308,12 +304,7 @@ describe('BlockCache size limit', () => {
           }
         }
       };
-      try {
-        await Promise.all(Array.from({ length: 12 }, (_, w) => worker(w)));
-      } finally {
-        stop = true;
-        await sampler;
-      }
+      await withSampler(sample, 12, worker);
       await cache.settle();
       agree(cache, t.dir, 'end');
       const s = cache.stats();
