@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { BlockCache, type BlockCacheOptions } from '../../src/cache/block-cache.js';
-import { CACHE_FORMAT, crc32, hashEtag, hashKey, runFileName } from '../../src/cache/block-files.js';
+import { CACHE_FORMAT, crc32, hashEtag, hashKey, parseRunName, runFileName } from '../../src/cache/block-files.js';
 import { loadNative } from '../../src/fuse/native.js';
 import { blockData, captureLogger, countingAlignedAlloc, diskBytes, flushLog, listFiles, tempDir } from './helpers.js';
 
@@ -22,13 +22,13 @@ const blocksOf = (key: string, first: number, n: number, lastLen = BS, version =
 /** The run files under blocks/ as [first, number of blocks] (from their names), sorted. */
 const runsOnDisk = (dir: string): [number, number][] =>
   listFiles(dir, 'blocks')
-    .map((f) => /-(\d+)-([0-9a-f.]+)$/.exec(f)!)
-    .map((m): [number, number] => [Number(m[1]), m[2]!.split('.').length])
+    .map((f) => parseRunName(basename(f))!)
+    .map((r): [number, number] => [r.first, r.crcs.length])
     .sort((a, b) => a[0] - b[0]);
 /** The path of the run file of `key` starting at block `first`. */
 const runFile = (dir: string, key: string, first: number): string => {
   const kh = hashKey(key);
-  const f = listFiles(dir, 'blocks').find((n) => n.startsWith(`${kh.slice(0, 2)}/${kh}/`) && new RegExp(`-${first}-[0-9a-f.]+$`).test(n));
+  const f = listFiles(dir, 'blocks').find((n) => n.startsWith(`${kh.slice(0, 2)}/${kh}/`) && parseRunName(basename(n))?.first === first);
   assert.ok(f, `a run of ${key} at ${first}`);
   return join(dir, 'blocks', f);
 };

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { BlockCache } from '../../src/cache/block-cache.js';
-import { hashEtag, hashKey } from '../../src/cache/block-files.js';
+import { hashEtag, hashKey, parseRunName } from '../../src/cache/block-files.js';
 import { blockData, diskBytes, listFiles, prng, tempDir } from './helpers.js';
 
 const BS = 4096;
@@ -210,11 +210,12 @@ describe('BlockCache size limit', () => {
       let blocks = 0;
       for (const f of listFiles(dir, 'blocks')) {
         const [, kh, name] = f.split('/');
-        const m = /^([0-9a-f]{32})-(\d+)-([0-9a-f.]+)$/.exec(name!)!;
+        const run = parseRunName(name!);
+        assert.ok(run, `${where}: ${f} is a run file`);
         const key = names.get(kh!)!;
-        const etag = names.get(m[1]!)!;
-        const first = Number(m[2]);
-        const n = m[3]!.split('.').length;
+        const etag = names.get(run.etagHash)!;
+        const { first } = run;
+        const n = run.crcs.length;
         assert.ok(n >= 1 && n <= 8, `${where}: ${f}`);
         blocks += n;
         assert.ok(cache.hasRange(key, etag, first * BS, (first + n) * BS - BS + 1), `${where}: every block of ${f} is indexed`);
