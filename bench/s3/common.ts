@@ -69,6 +69,29 @@ export const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/**
+ * A table cell: the median of the rounds, followed by their range when there are several
+ * ("303 MB/s (276-330)"): on this 2-core machine single rounds of the same tool differ by 20-60%,
+ * and a reader judging a ratio near its goal needs to see that.
+ */
+export function medianWithRange(xs: number[], fmt: (v: number) => string): string {
+  const v = fmt(median(xs));
+  if (xs.length < 2) return v;
+  const lo = fmt(Math.min(...xs)).split(' ')[0];
+  const hi = fmt(Math.max(...xs)).split(' ')[0];
+  return `${v} (${lo}-${hi})`;
+}
+
+/**
+ * Ratios of two tools' values round by round (both measured in the same round), e.g.
+ * "0.41 0.45 0.52": whether a ratio of medians near its goal is steady or rests on one round.
+ * Empty when there is one round or a failed round broke the pairing.
+ */
+export function pairedRatios(a: number[], b: number[]): string {
+  if (a.length < 2 || a.length !== b.length) return '';
+  return a.map((x, i) => (x / b[i]!).toFixed(2)).join(' ');
+}
+
 export const percentile = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   if (s.length === 0) return NaN;

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { median } from './common.js';
+import { median, medianWithRange, pairedRatios } from './common.js';
 import type { MountTool } from './mounts.js';
 
 export type Tool = 'sdk' | 'curl' | 'local' | MountTool;
@@ -118,7 +118,7 @@ export function cell(samples: Samples, errors: Errors, tool: Tool, w: WorkloadDe
   if (!s.length && !e.length) return '';
   const refs = [...new Set(e.map((m) => notes.ref(`${tool}: ${m}`)))].map((n) => `[${n}]`).join('');
   if (!s.length) return `ERR ${refs}`;
-  const v = fmtValue(median(s), w.unit);
+  const v = medianWithRange(s, (x) => fmtValue(x, w.unit));
   return e.length ? `${v} (${e.length}/${rounds} failed ${refs})` : v;
 }
 
@@ -126,6 +126,13 @@ export function table(head: string[], body: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => (c ?? '').padEnd(widths[i]!)).join(' | ') + ' |';
   return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
+}
+
+/** The criterion in each round on its own (see pairedRatios); a limit shows the rounds' values. */
+function perRound(samples: Samples, c: Criterion): string {
+  const a = samples[c.num]?.[c.workload] ?? [];
+  if (c.den === 'limit') return a.length > 1 ? a.map((x) => x.toFixed(0)).join(' ') : '';
+  return pairedRatios(a, samples[c.den]?.[c.workload] ?? []);
 }
 
 export function criteriaRows(samples: Samples): { row: string[]; json: object }[] {
@@ -138,7 +145,7 @@ export function criteriaRows(samples: Samples): { row: string[]; json: object }[
     const pass = v === undefined ? undefined : c.op === '>=' ? v >= c.goal : c.op === '<=' ? v <= c.goal : v < c.goal;
     const shown = v === undefined ? 'n/a' : c.den === 'limit' ? v.toFixed(0) : `${v.toFixed(2)}x`;
     return {
-      row: [c.what, shown, `${c.op} ${c.goal}`, pass === undefined ? 'no data' : pass ? 'pass' : 'FAIL'],
+      row: [c.what, shown, `${c.op} ${c.goal}`, pass === undefined ? 'no data' : pass ? 'pass' : 'FAIL', perRound(samples, c)],
       json: { ...c, value: v ?? null, pass: pass ?? null },
     };
   });

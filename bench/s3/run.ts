@@ -576,7 +576,7 @@ async function main(): Promise<void> {
 
 function report(bench: Bench, tools: Tool[], target: S3Target, vers: Record<string, string>, seconds: number, tmp: string): void {
   const { samples, errors } = bench;
-  const head = ['workload (median)', ...tools];
+  const head = ['workload (median (min-max) of the rounds)', ...tools];
   const foot = new Footnotes();
   const body = WORKLOADS.map((w) => [w.label, ...tools.map((t) => cell(samples, errors, t, w, rounds, foot))]).filter((row) => row.slice(1).some(Boolean));
   console.log(`\nS3 read benchmark, ${rounds} rounds (${(seconds / 60).toFixed(1)} min), MinIO on 127.0.0.1 (tmpfs), ${vers.cpus} CPUs, node ${vers.node}`);
@@ -586,7 +586,7 @@ function report(bench: Bench, tools: Tool[], target: S3Target, vers: Record<stri
   for (const t of tools.filter(isMountTool)) console.log(`${t}: ${describe(t)}`);
   const crit = criteriaRows(samples);
   console.log('\nacceptance ratios (ratio of medians)');
-  console.log(table(['criterion', 'value', 'goal', 'result'], crit.map((c) => c.row)));
+  console.log(table(['criterion', 'value', 'goal', 'result', 'each round'], crit.map((c) => c.row)));
   const info = INFO_RATIOS.map((i) => {
     const v = ratio(samples, i.num, i.den, i.workload, i.denWorkload);
     return { ...i, value: v ?? null, row: [i.what, v === undefined ? 'n/a' : `${v.toFixed(2)}x`] };

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { median, MiB } from './common.js';
+import { median, medianWithRange, MiB, pairedRatios } from './common.js';
 import { describe } from './mounts.js';
 import { Footnotes, table } from './report.js';
 import { TOOLS_FOR, type Metric, type WDurability, type WErrors, type WriteSizes, type WriteTool, type WriteWorkload, type WSamples } from './writes.js';
@@ -125,12 +125,12 @@ export function writeReport(x: WriteReportInput): void {
     if (!s.length && !e.length) return '';
     const refs = [...new Set(e.map((m) => foot.ref(`${t}: ${m}`)))].map((n) => `[${n}]`).join('');
     if (!s.length) return `ERR ${refs}`;
-    const v = fmt(median(s), d.unit);
+    const v = medianWithRange(s, (m) => fmt(m, d.unit));
     return e.length ? `${v} (${e.length}/${x.rounds} failed ${refs})` : v;
   };
   const body = defs.map((d) => [d.label, ...tools.map((t) => cell(t, d))]);
   console.log(`\nS3 write benchmark${x.quick ? ' (--quick)' : ''}, ${x.rounds} round${x.rounds > 1 ? 's' : ''} (${(x.seconds / 60).toFixed(1)} min), MinIO on 127.0.0.1 (tmpfs), ${x.versions.cpus} CPUs, node ${x.versions.node}`);
-  console.log(table(['write workload (median)', ...tools], body));
+  console.log(table(['write workload (median (min-max) of the rounds)', ...tools], body));
   foot.list.forEach((m, i) => console.log(`[${i + 1}] ${m}`));
 
   const durRows = tools.map((t) => [t, ...x.workloads.map((w) => durabilityCell(x.durability, t, w))]);
@@ -142,10 +142,11 @@ export function writeReport(x: WriteReportInput): void {
     const a = medianOf(samples, r.num, r.metric);
     const b = medianOf(samples, r.den, r.metric);
     const v = a !== undefined && b !== undefined ? a / b : undefined;
-    return { ...r, value: v ?? null, row: [r.what, v === undefined ? 'n/a' : `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x`] };
+    const each = pairedRatios(samples[r.num]?.[r.metric] ?? [], samples[r.den]?.[r.metric] ?? []);
+    return { ...r, value: v ?? null, row: [r.what, v === undefined ? 'n/a' : `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x`, each] };
   });
   console.log('\nwrite ratios (ratio of medians; for times < 1 means objfs is faster, for MB/s > 1)');
-  console.log(table(['ratio', 'value'], ratios.map((r) => r.row)));
+  console.log(table(['ratio', 'value', 'each round'], ratios.map((r) => r.row)));
   for (const n of x.notes) console.log(`note: ${n}`);
   for (const t of tools) if (t !== 'sdk' && t !== 'local+sdk') console.log(`${t}: ${describe(t)}`);
 
