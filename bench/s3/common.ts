@@ -85,10 +85,11 @@ export function medianWithRange(xs: number[], fmt: (v: number) => string): strin
 /**
  * Ratios of two tools' values round by round (both measured in the same round), e.g.
  * "0.41 0.45 0.52": whether a ratio of medians near its goal is steady or rests on one round.
- * Empty when there is one round or a failed round broke the pairing.
+ * Empty when there is one round, or when either tool has fewer samples than `rounds` (a failed
+ * round leaves no sample, and which round it was is not recorded, so nothing pairs up safely).
  */
-export function pairedRatios(a: number[], b: number[]): string {
-  if (a.length < 2 || a.length !== b.length) return '';
+export function pairedRatios(a: number[], b: number[], rounds: number): string {
+  if (rounds < 2 || a.length !== rounds || b.length !== rounds) return '';
   return a.map((x, i) => (x / b[i]!).toFixed(2)).join(' ');
 }
 

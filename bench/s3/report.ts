@@ -129,13 +129,13 @@ export function table(head: string[], body: string[][]): string {
 }
 
 /** The criterion in each round on its own (see pairedRatios); a limit shows the rounds' values. */
-function perRound(samples: Samples, c: Criterion): string {
+function perRound(samples: Samples, c: Criterion, rounds: number): string {
   const a = samples[c.num]?.[c.workload] ?? [];
   if (c.den === 'limit') return a.length > 1 ? a.map((x) => x.toFixed(0)).join(' ') : '';
-  return pairedRatios(a, samples[c.den]?.[c.workload] ?? []);
+  return pairedRatios(a, samples[c.den]?.[c.workload] ?? [], rounds);
 }
 
-export function criteriaRows(samples: Samples): { row: string[]; json: object }[] {
+export function criteriaRows(samples: Samples, rounds: number): { row: string[]; json: object }[] {
   return CRITERIA.map((c) => {
     let v: number | undefined;
     if (c.den === 'limit') {
@@ -145,7 +145,7 @@ export function criteriaRows(samples: Samples): { row: string[]; json: object }[
     const pass = v === undefined ? undefined : c.op === '>=' ? v >= c.goal : c.op === '<=' ? v <= c.goal : v < c.goal;
     const shown = v === undefined ? 'n/a' : c.den === 'limit' ? v.toFixed(0) : `${v.toFixed(2)}x`;
     return {
-      row: [c.what, shown, `${c.op} ${c.goal}`, pass === undefined ? 'no data' : pass ? 'pass' : 'FAIL', perRound(samples, c)],
+      row: [c.what, shown, `${c.op} ${c.goal}`, pass === undefined ? 'no data' : pass ? 'pass' : 'FAIL', perRound(samples, c, rounds)],
       json: { ...c, value: v ?? null, pass: pass ?? null },
     };
   });

@@ -584,7 +584,7 @@ function report(bench: Bench, tools: Tool[], target: S3Target, vers: Record<stri
   foot.list.forEach((m, i) => console.log(`[${i + 1}] ${m}`));
   console.log(`versions: objfs ${vers.objfs}; ${vers.s3fs}; ${vers.rclone}; ${vers.minio}; ${vers.curl?.split(' ').slice(0, 2).join(' ')}; kernel ${vers.kernel}`);
   for (const t of tools.filter(isMountTool)) console.log(`${t}: ${describe(t)}`);
-  const crit = criteriaRows(samples);
+  const crit = criteriaRows(samples, rounds);
   console.log('\nacceptance ratios (ratio of medians)');
   console.log(table(['criterion', 'value', 'goal', 'result', 'each round'], crit.map((c) => c.row)));
   const info = INFO_RATIOS.map((i) => {

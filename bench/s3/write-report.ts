@@ -142,7 +142,7 @@ export function writeReport(x: WriteReportInput): void {
     const a = medianOf(samples, r.num, r.metric);
     const b = medianOf(samples, r.den, r.metric);
     const v = a !== undefined && b !== undefined ? a / b : undefined;
-    const each = pairedRatios(samples[r.num]?.[r.metric] ?? [], samples[r.den]?.[r.metric] ?? []);
+    const each = pairedRatios(samples[r.num]?.[r.metric] ?? [], samples[r.den]?.[r.metric] ?? [], x.rounds);
     return { ...r, value: v ?? null, row: [r.what, v === undefined ? 'n/a' : `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x`, each] };
   });
   console.log('\nwrite ratios (ratio of medians; for times < 1 means objfs is faster, for MB/s > 1)');

@@ -14,9 +14,10 @@ describe('bench report cells', () => {
     assert.equal(medianWithRange([303], mbs), '303 MB/s');
   });
 
-  it('pair the two tools round by round, and give up when a failed round broke the pairing', () => {
-    assert.equal(pairedRatios([300, 250, 280], [600, 500, 350]), '0.50 0.50 0.80');
-    assert.equal(pairedRatios([300, 250], [600, 500, 350]), '');
-    assert.equal(pairedRatios([300], [600]), '');
+  it('pair the two tools round by round, and give up when a round failed for either', () => {
+    assert.equal(pairedRatios([300, 250, 280], [600, 500, 350], 3), '0.50 0.50 0.80');
+    assert.equal(pairedRatios([300, 250], [600, 500, 350], 3), '');
+    assert.equal(pairedRatios([300, 250], [600, 500], 3), '', 'each lost a (maybe different) round: no pairing');
+    assert.equal(pairedRatios([300], [600], 1), '');
   });
 });
