@@ -53,16 +53,35 @@ describe('BlockCache size limit', () => {
     }
   };
 
+  /**
+   * A fresh cache of `max` bytes (cleaned up after the suite), a seeded PRNG, a version per object,
+   * and `sample`: the limit check, counted in `samples`.
+   */
+  const harness = async (max: number, objects: number, seed: number) => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    const cache = await BlockCache.open({ dir: t.dir, maxBytes: max, blockSize: BS });
+    const limit = limitCheck(max);
+    const h = {
+      dir: t.dir,
+      cache,
+      rand: prng(seed),
+      version: new Array<number>(objects).fill(0),
+      samples: 0,
+      sample: (where: string): void => {
+        h.samples++;
+        limit(cache, t.dir, where);
+      },
+    };
+    return h;
+  };
+
   const expectBlock = (got: Buffer | undefined, o: number, i: number, version: number, where: string): void => {
     if (got !== undefined) assert.deepEqual(got, blockData(`obj${o}`, i, blockLen(o, i), version), `${where}: wrong bytes`);
   };
 
   test('random sequential steps: never above the limit, data always right', async () => {
-    const t = tempDir();
-    dirs.push(t.cleanup);
-    const cache = await BlockCache.open({ dir: t.dir, maxBytes: MAX, blockSize: BS });
-    const rand = prng(42);
-    const version = new Array<number>(OBJECTS).fill(0);
+    const { cache, dir, rand, version } = await harness(MAX, OBJECTS, 42);
     let hits = 0;
     for (let step = 0; step < 600; step++) {
       const o = Math.floor(rand() * OBJECTS);
@@ -80,10 +99,10 @@ describe('BlockCache size limit', () => {
       } else {
         await cache.invalidate(`obj${o}`);
       }
-      check(cache, t.dir, `step ${step}`);
+      check(cache, dir, `step ${step}`);
     }
     await cache.settle();
-    const d = diskBytes(t.dir);
+    const d = diskBytes(dir);
     const s = cache.stats();
     assert.equal(d.bytes, s.bytes, 'when idle, the accounting equals the disk');
     assert.equal(d.files, s.blocks);
@@ -93,16 +112,8 @@ describe('BlockCache size limit', () => {
   });
 
   const concurrent = async (workers: number): Promise<{ puts: number; refused: number; noSpace: number }> => {
-    const t = tempDir();
-    dirs.push(t.cleanup);
-    const cache = await BlockCache.open({ dir: t.dir, maxBytes: MAX, blockSize: BS });
-    const rand = prng(4242);
-    const version = new Array<number>(OBJECTS).fill(0);
-    let samples = 0;
-    const sample = (where: string): void => {
-      samples++;
-      check(cache, t.dir, where);
-    };
+    const h = await harness(MAX, OBJECTS, 4242);
+    const { cache, dir, rand, version, sample } = h;
 
     let refused = 0;
     let puts = 0;
@@ -141,11 +152,11 @@ describe('BlockCache size limit', () => {
     // An independent sampler runs whenever the event loop turns, between the workers' steps.
     await withSampler(sample, workers, worker);
     await cache.settle();
-    const d = diskBytes(t.dir);
+    const d = diskBytes(dir);
     const s = cache.stats();
     assert.equal(d.bytes, s.bytes);
     assert.equal(d.files, s.blocks);
-    assert.ok(samples > 200, `sampled often (${samples})`);
+    assert.ok(h.samples > 200, `sampled often (${h.samples})`);
     assert.ok(s.evictions > 50, `eviction was exercised (${s.evictions})`);
     assert.equal(s.writeFailures, 0);
     assert.equal(s.stuckBytes, 0);
@@ -224,11 +235,7 @@ describe('BlockCache size limit', () => {
     };
 
     test('random sequential steps: never above the limit, whole runs evicted, data always right', async () => {
-      const t = tempDir();
-      dirs.push(t.cleanup);
-      const cache = await BlockCache.open({ dir: t.dir, maxBytes: RMAX, blockSize: BS });
-      const rand = prng(77);
-      const version = new Array<number>(R_OBJECTS).fill(0);
+      const { cache, dir, rand, version } = await harness(RMAX, R_OBJECTS, 77);
       let hits = 0;
       for (let step = 0; step < 500; step++) {
         const o = Math.floor(rand() * R_OBJECTS);
@@ -251,9 +258,9 @@ describe('BlockCache size limit', () => {
         } else {
           await cache.invalidate(`obj${o}`);
         }
-        rcheck(cache, t.dir, `step ${step}`);
+        rcheck(cache, dir, `step ${step}`);
         await cache.settle();
-        agree(cache, t.dir, `step ${step}`);
+        agree(cache, dir, `step ${step}`);
       }
       const s = cache.stats();
       assert.ok(s.evictions > 200, `eviction was exercised (${s.evictions})`);
@@ -263,16 +270,8 @@ describe('BlockCache size limit', () => {
     });
 
     test('12 concurrent workers putting overlapping runs: never above the limit, no block written twice', async () => {
-      const t = tempDir();
-      dirs.push(t.cleanup);
-      const cache = await BlockCache.open({ dir: t.dir, maxBytes: RMAX, blockSize: BS });
-      const rand = prng(7777);
-      const version = new Array<number>(R_OBJECTS).fill(0);
-      let samples = 0;
-      const sample = (where: string): void => {
-        samples++;
-        rcheck(cache, t.dir, where);
-      };
+      const h = await harness(RMAX, R_OBJECTS, 7777);
+      const { cache, dir, rand, version, sample } = h;
       let puts = 0;
       const worker = async (w: number): Promise<void> => {
         for (let step = 0; step < 60; step++) {
@@ -307,9 +306,9 @@ describe('BlockCache size limit', () => {
       };
       await withSampler(sample, 12, worker);
       await cache.settle();
-      agree(cache, t.dir, 'end');
+      agree(cache, dir, 'end');
       const s = cache.stats();
-      assert.ok(samples > 200, `sampled often (${samples})`);
+      assert.ok(h.samples > 200, `sampled often (${h.samples})`);
       assert.ok(puts > 200, `the workers ran (${puts} puts)`);
       assert.ok(s.evictions > 100, `eviction was exercised (${s.evictions})`);
       assert.equal(s.writeFailures, 0);
