@@ -9,7 +9,7 @@ import { median, medianWithRange, pairedRatios } from './common.js';
 import type { MountTool } from './mounts.js';
 
 export type Tool = 'sdk' | 'curl' | 'local' | MountTool;
-export type Workload = 'seq_cold' | 'seq_reread' | 'seq_warm' | 'rand4k' | 'rand_p50' | 'rand_p99' | 'tail' | 'ls_cold' | 'ls_warm' | 'find' | 'small' | 'small_par16' | 'rss';
+export type Workload = 'seq_cold' | 'seq_reread' | 'seq_warm' | 'rand4k' | 'rand_p50' | 'rand_p99' | 'tail' | 'ls_cold' | 'ls_fresh' | 'ls_warm' | 'find' | 'small' | 'small_par16' | 'rss';
 
 export interface WorkloadDef {
   key: Workload;
@@ -28,6 +28,7 @@ export const WORKLOADS: WorkloadDef[] = [
   { key: 'rand_p99', label: '  latency p99', unit: 'ms', higher: false },
   { key: 'tail', label: 'last 64 KiB after seek, cold', unit: 'ms', higher: false },
   { key: 'ls_cold', label: 'ls -l 10,000 entries, cold', unit: 's', higher: false },
+  { key: 'ls_fresh', label: '  sdk: the same listing in a new process', unit: 's', higher: false },
   { key: 'ls_warm', label: 'ls -l 10,000 entries, warm', unit: 's', higher: false },
   { key: 'find', label: 'find 10,000 in 100 dirs, cold', unit: 's', higher: false },
   { key: 'small', label: 'read 1,000 x 16 KiB, sequential', unit: 's', higher: false },
@@ -64,6 +65,7 @@ export const CRITERIA: Criterion[] = [
 /** Ratios reported without a goal: how objfs compares elsewhere. */
 export const INFO_RATIOS: { what: string; num: Tool; den: Tool; workload: Workload; denWorkload?: Workload }[] = [
   { what: 'cold seq read: objfs / curl GET (throughput)', num: 'objfs', den: 'curl', workload: 'seq_cold' },
+  { what: 'ls -l 10k cold: objfs time / raw ListObjectsV2 in a new process (fresh-sdk.ts)', num: 'objfs', den: 'sdk', workload: 'ls_cold', denWorkload: 'ls_fresh' },
   { what: 'first re-read right after the cold read: objfs / local file warm (throughput)', num: 'objfs', den: 'local', workload: 'seq_reread', denWorkload: 'seq_warm' },
   { what: 'random 4K IOPS: objfs / direct ranged GET', num: 'objfs', den: 'sdk', workload: 'rand4k' },
   { what: 'random 4K IOPS: objfs / s3fs', num: 'objfs', den: 's3fs', workload: 'rand4k' },

@@ -57,6 +57,7 @@ function packageRoot(): string {
 const root = packageRoot();
 const readerJs = path.join(here, 'reader.js');
 const writerJs = path.join(here, 'writer.js');
+const freshSdkJs = path.join(here, 'fresh-sdk.js');
 const resultsDir = path.join(root, 'bench', 'results');
 
 const num = (v: string | undefined, d: number, min: number): number => Math.max(min, Number(v ?? d) || d);
@@ -291,6 +292,14 @@ class Bench {
         if (r.keys !== DATA.lsCount) throw new StepError(`listed ${r.keys} keys`);
         rec('ls_cold', r.seconds, `list ${r.pages} pages ${r.seconds.toFixed(2)} s`);
       });
+      await this.step(tool, ['ls_fresh'], async () => {
+        // the same listing in a new process, as a user's script runs it (see fresh-sdk.ts)
+        const env = { ...process.env, OBJFS_BENCH_TARGET: JSON.stringify(d.t) };
+        const out = await runCmd(process.execPath, [freshSdkJs, 'list', DATA.lsPrefix, '/'], { timeoutMs: stepMs, check: true, env });
+        const r = JSON.parse(out.stdout) as { keys: number; pages: number; seconds: number };
+        if (r.keys !== DATA.lsCount) throw new StepError(`listed ${r.keys} keys in a new process`);
+        rec('ls_fresh', r.seconds, `list in a new process ${r.seconds.toFixed(2)} s`);
+      });
       await this.step(tool, ['find'], async () => {
         const r = await this.timed(d.list(DATA.treePrefix, undefined), 'ListObjectsV2');
         if (r.keys !== DATA.treeDirs * DATA.treePerDir) throw new StepError(`listed ${r.keys} keys`);
@@ -471,7 +480,7 @@ class Bench {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(readerJs) || !fs.existsSync(writerJs)) throw new Error(`missing ${readerJs} or ${writerJs}: run npx tsc -p tsconfig.json`);
+  if (![readerJs, writerJs, freshSdkJs].every((f) => fs.existsSync(f))) throw new Error(`missing ${readerJs}, ${writerJs} or ${freshSdkJs}: run npx tsc -p tsconfig.json`);
   if (doReads && !tools.length) throw new Error('OBJFS_BENCH_TOOLS selects no known tool');
   if (doWrites && (!writeTools.length || !writeWorkloads.length)) throw new Error('OBJFS_BENCH_WRITE_TOOLS / OBJFS_BENCH_WRITES select nothing');
   const sizes = writeSizes(quick);
@@ -538,7 +547,7 @@ async function main(): Promise<void> {
       fs.rmSync(localBig, { force: true });
     }
     if (doWrites) {
-      writeBench = await WriteBench.open({ env: { root, tmp, target }, writerJs, stepMs, sizes, tools: writeTools, workloads: writeWorkloads, purgeTrash: () => purgeTrash(dataDir) });
+      writeBench = await WriteBench.open({ env: { root, tmp, target }, writerJs, freshSdkJs, stepMs, sizes, tools: writeTools, workloads: writeWorkloads, purgeTrash: () => purgeTrash(dataDir) });
       await writeBench.setup();
       const t0 = nowSec();
       for (let r = 0; r < rounds && !stopping; r++) {

@@ -27,6 +27,7 @@ export function metricDefs(S: WriteSizes): MetricDef[] {
     { key: 'seq_bucket', workload: 'seq', label: '  until in the bucket', unit: 'MB/s', higher: true },
     { key: 'small_close', workload: 'small', label: `${count(S.smallCount)} x 16 KiB files: until last close`, unit: 's', higher: false },
     { key: 'small_bucket', workload: 'small', label: '  until all in the bucket', unit: 's', higher: false },
+    { key: 'small_bucket_new', workload: 'small', label: '  the same in a new process (local+sdk only)', unit: 's', higher: false },
     { key: 'edit_close', workload: 'edit', label: `edit ${size(S.editLen)} at ${size(S.editOffset)} of ${size(S.editSize)}: until close`, unit: 's', higher: false },
     { key: 'edit_bucket', workload: 'edit', label: '  until the new ETag is in the bucket', unit: 's', higher: false },
     { key: 'edit_sent', workload: 'edit', label: '  MiB sent to the server', unit: 'MiB', higher: false },
@@ -65,12 +66,13 @@ const medianOf = (s: WSamples, t: WriteTool, m: Metric): number | undefined => {
   return xs.length ? median(xs) : undefined;
 };
 
-export const WRITE_RATIOS: { what: string; num: WriteTool; den: WriteTool; metric: Metric }[] = [
+export const WRITE_RATIOS: { what: string; num: WriteTool; den: WriteTool; metric: Metric; denMetric?: Metric }[] = [
   { what: 'seq write MB/s until close: objfs / direct multipart', num: 'objfs', den: 'sdk', metric: 'seq_close' },
   { what: 'seq write MB/s until close: objfs / s3fs', num: 'objfs', den: 's3fs', metric: 'seq_close' },
   { what: 'seq write MB/s until in bucket: objfs / rclone', num: 'objfs', den: 'rclone', metric: 'seq_bucket' },
   { what: 'small files, time until last close: objfs --sync close / s3fs', num: 'objfs', den: 's3fs', metric: 'small_close' },
   { what: 'small files, time until all in bucket: objfs --sync idle=1 / local disk + SDK x32', num: 'objfs-idle', den: 'local+sdk', metric: 'small_bucket' },
+  { what: '  the same / local disk + SDK x32 in a new process (fresh-sdk.ts)', num: 'objfs-idle', den: 'local+sdk', metric: 'small_bucket', denMetric: 'small_bucket_new' },
   { what: 'small files, time until all in bucket: objfs --sync close / rclone', num: 'objfs', den: 'rclone', metric: 'small_bucket' },
   { what: 'edit, time until new ETag: objfs / direct UploadPartCopy edit', num: 'objfs', den: 'sdk', metric: 'edit_bucket' },
   { what: 'edit, time until new ETag: objfs / s3fs', num: 'objfs', den: 's3fs', metric: 'edit_bucket' },
@@ -140,9 +142,10 @@ export function writeReport(x: WriteReportInput): void {
 
   const ratios = WRITE_RATIOS.filter((r) => tools.includes(r.num) && tools.includes(r.den)).map((r) => {
     const a = medianOf(samples, r.num, r.metric);
-    const b = medianOf(samples, r.den, r.metric);
+    const dm = r.denMetric ?? r.metric;
+    const b = medianOf(samples, r.den, dm);
     const v = a !== undefined && b !== undefined ? a / b : undefined;
-    const each = pairedRatios(samples[r.num]?.[r.metric] ?? [], samples[r.den]?.[r.metric] ?? [], x.rounds);
+    const each = pairedRatios(samples[r.num]?.[r.metric] ?? [], samples[r.den]?.[dm] ?? [], x.rounds);
     return { ...r, value: v ?? null, row: [r.what, v === undefined ? 'n/a' : `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x`, each] };
   });
   console.log('\nwrite ratios (ratio of medians; for times < 1 means objfs is faster, for MB/s > 1)');

@@ -6,7 +6,8 @@
  *          reference: multipart upload from memory, 8 MiB parts, 8 in parallel
  *   small  N files of 16 KiB (1,000; --quick 100), each create+write+close, in one new directory;
  *          objfs twice (--sync close and --sync idle=1); reference: the files written to local
- *          disk, then 32 PutObject in parallel
+ *          disk, then 32 PutObject in parallel; in the bench process, and again in a new process
+ *          (fresh-sdk.ts: SDK code not yet compiled, as in a new mount)
  *   edit   1 MiB written at the middle of an object of EDIT bytes (1 GiB; --quick 64 MiB):
  *          open(O_RDWR), pwrite, close; the tool's S3 traffic goes through a byte-counting proxy;
  *          reference: the 5 MiB part around the edit uploaded, the rest UploadPartCopy
@@ -40,6 +41,7 @@ export type Metric =
   | 'seq_bucket'
   | 'small_close'
   | 'small_bucket'
+  | 'small_bucket_new'
   | 'edit_close'
   | 'edit_bucket'
   | 'edit_sent'
@@ -83,6 +85,8 @@ export type WDurability = Partial<Record<WriteTool, Partial<Record<WriteWorkload
 export interface WriteBenchOpts {
   env: MountEnv;
   writerJs: string;
+  /** fresh-sdk.js: the small-files reference in a new process. */
+  freshSdkJs: string;
   stepMs: number;
   sizes: WriteSizes;
   tools: WriteTool[];
@@ -164,6 +168,26 @@ export class WriteBench {
         throw new StepError(`timeout after ${this.o.stepMs / 1000} s waiting for ${what}${p ? ` (${p})` : ''}`);
       }
       await sleep(POLL_MS);
+    }
+  }
+
+  /** The same reference again in a new Node process (fresh-sdk.ts), as a user's script runs it. */
+  private async smallNewProcess(t: WriteTool, r: number): Promise<void> {
+    const S = this.o.sizes;
+    const prefix = this.key(t, r, 'small-new/');
+    const dir = path.join(fs.mkdtempSync(path.join(this.o.env.tmp, 'small-new-')), 'files');
+    try {
+      const res = await runCmd(process.execPath, [this.o.freshSdkJs, 'small', dir, prefix, String(S.smallCount), String(S.smallSize), 'small'], {
+        timeoutMs: this.o.stepMs,
+        check: true,
+        env: { ...process.env, OBJFS_BENCH_TARGET: JSON.stringify(this.o.env.target) },
+      });
+      const { t0, tEnd } = JSON.parse(res.stdout) as { t0: number; tLocal: number; tEnd: number };
+      await this.s3.verifyMany(prefix, S.smallCount, S.smallSize, 'small', smallName);
+      this.record(t, 'small_bucket_new', tEnd - t0);
+      console.log(`  ${t} in a new process: ${(tEnd - t0).toFixed(2)} s`);
+    } finally {
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
     }
   }
 
@@ -345,6 +369,7 @@ export class WriteBench {
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
+      await this.smallNewProcess(t, r).catch((e: unknown) => this.fail(t, ['small_bucket_new'], firstLine(e)));
       return;
     }
     if (t === 'sdk') return;
