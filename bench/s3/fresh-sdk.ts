@@ -7,18 +7,13 @@
  * timer starts). Prints one JSON line; times are process.hrtime (the parent's clock).
  *
  *   node fresh-sdk.js list PREFIX DELIM           every page of ListObjectsV2 ('' = no delimiter)
- *   node fresh-sdk.js small DIR PREFIX N SIZE SEED  N files written to the new directory DIR, then
- *                                                   PutObject of each, 32 in parallel
+ *   node fresh-sdk.js small DIR PREFIX N SIZE SEED  S3Ops.localThenPut: N files written to the
+ *                                                   existing directory DIR, then PutObject x32
  *
  * The target (S3Target as JSON) comes in OBJFS_BENCH_TARGET, never on the command line.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { Direct, type S3Target } from './direct.js';
-import { pattern, smallName } from './pattern.js';
-import { S3Ops, pool } from './s3ops.js';
-
-const now = (): number => Number(process.hrtime.bigint()) / 1e9;
+import { S3Ops } from './s3ops.js';
 
 async function main(argv: string[]): Promise<object> {
   const raw = process.env['OBJFS_BENCH_TARGET'];
@@ -28,23 +23,15 @@ async function main(argv: string[]): Promise<object> {
   if (mode === 'list') {
     const d = await Direct.open(target);
     try {
-      const r = await d.list(a[0]!, a[1] ? a[1] : undefined);
-      return r;
+      return await d.list(a[0]!, a[1] ? a[1] : undefined);
     } finally {
       d.client.destroy();
     }
   }
   if (mode === 'small') {
-    const [dir, prefix, n, size, seed] = [a[0]!, a[1]!, Number(a[2]), Number(a[3]), a[4]!];
     const s3 = await S3Ops.open(target);
     try {
-      const bodies = Array.from({ length: n }, (_, i) => pattern(seed, i * size, size));
-      fs.mkdirSync(dir);
-      const t0 = now();
-      for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, smallName(i)), bodies[i]!);
-      const tLocal = now();
-      await pool(n, 32, (i) => s3.put(prefix + smallName(i), fs.readFileSync(path.join(dir, smallName(i)))));
-      return { t0, tLocal, tEnd: now() };
+      return await s3.localThenPut(a[0]!, a[1]!, Number(a[2]), Number(a[3]), a[4]!);
     } finally {
       s3.close();
     }

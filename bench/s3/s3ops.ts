@@ -4,10 +4,12 @@
  * objects, checking what landed in the bucket, and the direct references (multipart upload of
  * 8 MiB parts, parallel PutObject, DeleteObjects, CopyObject, an UploadPartCopy edit).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { MiB } from './common.js';
 import { openSdk, type S3Target } from './direct.js';
-import { firstMismatch, pattern } from './pattern.js';
-import { StepError } from './proc.js';
+import { firstMismatch, pattern, smallName } from './pattern.js';
+import { nowSec, StepError } from './proc.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Sdk = any;
@@ -101,6 +103,20 @@ export class S3Ops {
   /** `n` objects prefix + name(i) with the bytes pattern(seed, i * size, size), `conc` PUTs at a time. */
   async putMany(prefix: string, n: number, size: number, seed: string, name: (i: number) => string, conc = 32): Promise<void> {
     await pool(n, conc, (i) => this.put(prefix + name(i), pattern(seed, i * size, size)));
+  }
+
+  /**
+   * The small-files reference: `n` files of pattern(seed, i * size, size) written to the existing
+   * directory `dir` (bytes built before the clock starts), then PutObject prefix + smallName(i) of
+   * each, read back from the file, 32 at a time. Times are nowSec().
+   */
+  async localThenPut(dir: string, prefix: string, n: number, size: number, seed: string): Promise<{ t0: number; tLocal: number; tEnd: number }> {
+    const bodies = Array.from({ length: n }, (_, i) => pattern(seed, i * size, size));
+    const t0 = nowSec();
+    for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, smallName(i)), bodies[i]!);
+    const tLocal = nowSec();
+    await pool(n, 32, (i) => this.put(prefix + smallName(i), fs.readFileSync(path.join(dir, smallName(i)))));
+    return { t0, tLocal, tEnd: nowSec() };
   }
 
   /**

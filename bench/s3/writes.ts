@@ -175,7 +175,7 @@ export class WriteBench {
   private async smallNewProcess(t: WriteTool, r: number): Promise<void> {
     const S = this.o.sizes;
     const prefix = this.key(t, r, 'small-new/');
-    const dir = path.join(fs.mkdtempSync(path.join(this.o.env.tmp, 'small-new-')), 'files');
+    const dir = fs.mkdtempSync(path.join(this.o.env.tmp, 'small-new-'));
     try {
       const res = await runCmd(process.execPath, [this.o.freshSdkJs, 'small', dir, prefix, String(S.smallCount), String(S.smallSize), 'small'], {
         timeoutMs: this.o.stepMs,
@@ -187,7 +187,7 @@ export class WriteBench {
       this.record(t, 'small_bucket_new', tEnd - t0);
       console.log(`  ${t} in a new process: ${(tEnd - t0).toFixed(2)} s`);
     } finally {
-      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   }
 
@@ -355,12 +355,7 @@ export class WriteBench {
     if (t === 'local+sdk') {
       const dir = fs.mkdtempSync(path.join(this.o.env.tmp, 'small-local-'));
       try {
-        const bodies = Array.from({ length: S.smallCount }, (_, i) => pattern('small', i * S.smallSize, S.smallSize));
-        const t0 = nowSec();
-        for (let i = 0; i < S.smallCount; i++) fs.writeFileSync(path.join(dir, smallName(i)), bodies[i]!);
-        const tLocal = nowSec();
-        await pool(S.smallCount, 32, (i) => this.s3.put(prefix + smallName(i), fs.readFileSync(path.join(dir, smallName(i)))));
-        const tEnd = nowSec();
+        const { t0, tLocal, tEnd } = await this.s3.localThenPut(dir, prefix, S.smallCount, S.smallSize, 'small');
         await this.s3.verifyMany(prefix, S.smallCount, S.smallSize, 'small', smallName);
         this.record(t, 'small_close', tLocal - t0);
         this.record(t, 'small_bucket', tEnd - t0);
